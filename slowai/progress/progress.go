@@ -73,7 +73,8 @@ func (b *Bar) Write(p []byte) (int, error) {
 
 func (b *Bar) draw(force bool) {
 	now := time.Now()
-	if !force && now.Sub(b.lastDraw) < 250*time.Millisecond && b.done < b.total {
+	// Throttle redraws; an unknown total (0) never counts as finished.
+	if !force && now.Sub(b.lastDraw) < 250*time.Millisecond && (b.total <= 0 || b.done < b.total) {
 		return
 	}
 	b.lastDraw = now
