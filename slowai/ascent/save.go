@@ -1,0 +1,77 @@
+package ascent
+
+import (
+	"encoding/gob"
+	"fmt"
+	"math/rand"
+	"os"
+	"path/filepath"
+
+	"github.com/gomlx/compute"
+)
+
+// savedClassifier is the on-disk form: sizes plus flat weights. Notebook cells run as separate
+// processes, so a classifier trained in one cell reaches the next through a file.
+type savedClassifier struct {
+	H, W, NumClasses, Hidden int
+	Weights                  [][]float32
+}
+
+// Save writes the classifier to path (gob), through a temporary file and a rename.
+func (c *Classifier) Save(path string) error {
+	w, err := c.Weights()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("ascent.Save %s: %w", path, err)
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("ascent.Save %s: %w", path, err)
+	}
+	err = gob.NewEncoder(f).Encode(savedClassifier{c.H, c.W, c.NumClasses, c.Hidden, w})
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return fmt.Errorf("ascent.Save %s: %w", path, err)
+	}
+	return nil
+}
+
+// Load reads a classifier written by Save.
+func Load(be compute.Backend, path string) (*Classifier, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("ascent.Load: %w (train one and Save it first)", err)
+	}
+	defer f.Close()
+	var s savedClassifier
+	if err := gob.NewDecoder(f).Decode(&s); err != nil {
+		return nil, fmt.Errorf("ascent.Load %s: not a saved classifier: %w", path, err)
+	}
+	c, err := NewClassifier(be, s.H, s.W, s.NumClasses, s.Hidden, 0)
+	if err != nil {
+		return nil, fmt.Errorf("ascent.Load %s: %w", path, err)
+	}
+	if err := c.SetWeights(s.Weights); err != nil {
+		return nil, fmt.Errorf("ascent.Load %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// AddNoise returns img + sigma·ε with ε ~ N(0, I) drawn from seed: the image moved a random
+// distance of about sigma·√(H·W) through pixel space. Values are not clipped.
+func AddNoise(img []float32, sigma float64, seed int64) []float32 {
+	rng := rand.New(rand.NewSource(seed))
+	out := make([]float32, len(img))
+	for i, v := range img {
+		out[i] = v + float32(sigma*rng.NormFloat64())
+	}
+	return out
+}
