@@ -1,0 +1,132 @@
+package weights
+
+import (
+	. "github.com/gomlx/gomlx/core/graph"
+
+	"github.com/slowai-go/course/slowai/nn"
+)
+
+// The layers below are the leaves of every model's module tree. Each constructor declares the
+// layer's parameters under its checkpoint name (so a model built from config knows exactly what
+// its checkpoint must hold) and returns a small value that remembers the names; Apply looks the
+// parameters up in Vars while building a graph.
+
+// Linear is torch.nn.Linear: weight [out, in], optional bias [out].
+type Linear struct {
+	Name    string
+	In, Out int
+	Bias    bool
+}
+
+// NewLinear declares name.weight (and name.bias when bias).
+func NewLinear(s *Specs, name string, in, out int, bias bool) Linear {
+	s.Add(Spec{Name: name + ".weight", Shape: []int{out, in}})
+	if bias {
+		s.Add(Spec{Name: name + ".bias", Shape: []int{out}, Init: InitBias, FanIn: in})
+	}
+	return Linear{Name: name, In: in, Out: out, Bias: bias}
+}
+
+// NewLinearOrConv1x1 is NewLinear for a layer that some checkpoints store as a 1×1 convolution
+// (weight [out, in, 1, 1]), the same linear map: both layouts load.
+func NewLinearOrConv1x1(s *Specs, name string, in, out int, bias bool) Linear {
+	s.Add(Spec{Name: name + ".weight", Shape: []int{out, in}, Conv1x1OK: true})
+	if bias {
+		s.Add(Spec{Name: name + ".bias", Shape: []int{out}, Init: InitBias, FanIn: in})
+	}
+	return Linear{Name: name, In: in, Out: out, Bias: bias}
+}
+
+// Apply computes x @ weightᵀ + bias over the last axis of x.
+func (l Linear) Apply(v Vars, x *Node) *Node {
+	g := x.Graph()
+	var b *Node
+	if l.Bias {
+		b = v.Node(g, l.Name+".bias")
+	}
+	return nn.Linear(x, v.Node(g, l.Name+".weight"), b)
+}
+
+// Conv2D is torch.nn.Conv2d with a square kernel, weight [out, in, k, k] and bias [out].
+type Conv2D struct {
+	Name    string
+	In, Out int
+	Kernel  int
+	Opts    nn.ConvOpts
+}
+
+// NewConv2D declares name.weight and name.bias.
+func NewConv2D(s *Specs, name string, in, out, kernel int, opts nn.ConvOpts) Conv2D {
+	s.Add(Spec{Name: name + ".weight", Shape: []int{out, in, kernel, kernel}})
+	s.Add(Spec{Name: name + ".bias", Shape: []int{out}, Init: InitBias, FanIn: in * kernel * kernel})
+	return Conv2D{Name: name, In: in, Out: out, Kernel: kernel, Opts: opts}
+}
+
+// Apply convolves NCHW x.
+func (c Conv2D) Apply(v Vars, x *Node) *Node {
+	g := x.Graph()
+	return nn.Conv2D(x, v.Node(g, c.Name+".weight"), v.Node(g, c.Name+".bias"), c.Opts)
+}
+
+// GroupNorm is torch.nn.GroupNorm with affine weight and bias [C].
+type GroupNorm struct {
+	Name     string
+	Channels int
+	Groups   int
+	Eps      float64
+}
+
+// NewGroupNorm declares name.weight and name.bias.
+func NewGroupNorm(s *Specs, name string, groups, channels int, eps float64) GroupNorm {
+	s.Add(Spec{Name: name + ".weight", Shape: []int{channels}, Init: InitOnes})
+	s.Add(Spec{Name: name + ".bias", Shape: []int{channels}, Init: InitZeros})
+	return GroupNorm{Name: name, Channels: channels, Groups: groups, Eps: eps}
+}
+
+// Apply normalises x [B, C, ...].
+func (n GroupNorm) Apply(v Vars, x *Node) *Node {
+	g := x.Graph()
+	return nn.GroupNorm(x, v.Node(g, n.Name+".weight"), v.Node(g, n.Name+".bias"), n.Groups, n.Eps)
+}
+
+// LayerNorm is torch.nn.LayerNorm over the last axis with weight and bias [C].
+type LayerNorm struct {
+	Name     string
+	Channels int
+	Eps      float64
+}
+
+// NewLayerNorm declares name.weight and name.bias.
+func NewLayerNorm(s *Specs, name string, channels int, eps float64) LayerNorm {
+	s.Add(Spec{Name: name + ".weight", Shape: []int{channels}, Init: InitOnes})
+	s.Add(Spec{Name: name + ".bias", Shape: []int{channels}, Init: InitZeros})
+	return LayerNorm{Name: name, Channels: channels, Eps: eps}
+}
+
+// Apply normalises the last axis of x.
+func (n LayerNorm) Apply(v Vars, x *Node) *Node {
+	g := x.Graph()
+	return nn.LayerNorm(x, v.Node(g, n.Name+".weight"), v.Node(g, n.Name+".bias"), n.Eps)
+}
+
+// Embedding is torch.nn.Embedding: weight [num, dim].
+type Embedding struct {
+	Name     string
+	Num, Dim int
+}
+
+// NewEmbedding declares name.weight.
+func NewEmbedding(s *Specs, name string, num, dim int) Embedding {
+	s.Add(Spec{Name: name + ".weight", Shape: []int{num, dim}, Init: InitEmbedding})
+	return Embedding{Name: name, Num: num, Dim: dim}
+}
+
+// Apply looks up integer ids (any shape) -> ids.shape + [dim].
+func (e Embedding) Apply(v Vars, ids *Node) *Node {
+	return nn.Embedding(ids, v.Node(ids.Graph(), e.Name+".weight"))
+}
+
+// Table returns the whole embedding matrix.
+func (e Embedding) Table(v Vars, g *Graph) *Node {
+	return v.Node(g, e.Name+".weight")
+}

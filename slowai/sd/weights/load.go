@@ -1,0 +1,230 @@
+package weights
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
+
+	"github.com/slowai-go/course/slowai/safetensors"
+)
+
+// Vars locates a model's parameters: variables of Store under Prefix, one per checkpoint key, with
+// the key's dots turned into scope separators ("/unet" + "conv_in.weight" -> "/unet/conv_in/weight").
+// Distinct prefixes let several models share one graph.
+type Vars struct {
+	Store  *model.Store
+	Prefix string
+}
+
+// NewVars returns Vars for a fresh store under prefix.
+func NewVars(prefix string) Vars {
+	return Vars{Store: model.NewStore(), Prefix: prefix}
+}
+
+// Path is the variable path of a checkpoint key.
+func (v Vars) Path(name string) string {
+	p := strings.TrimSuffix(v.Prefix, "/")
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p
+	}
+	if p == "/" {
+		p = ""
+	}
+	return p + "/" + strings.ReplaceAll(name, ".", "/")
+}
+
+// Variable returns the variable for a checkpoint key, or nil.
+func (v Vars) Variable(name string) *model.Variable {
+	return v.Store.GetVariable(v.Path(name))
+}
+
+// Node returns the graph value of a parameter. The graph must be built by a model.Exec (with any
+// store), which feeds the variables as parameters. A name the model never declared is a bug in the
+// model code, so it panics.
+func (v Vars) Node(g *Graph, name string) *Node {
+	vr := v.Variable(name)
+	if vr == nil {
+		panic(fmt.Sprintf("weights: no variable %q (parameter %q) in the store", v.Path(name), name))
+	}
+	return vr.NodeValue(g)
+}
+
+// Check compares the checkpoint header at path with specs: every spec present exactly once (after
+// Rename) with its shape, nothing else stored except what Ignore skips. It returns, for each spec
+// name, the stored name to read.
+func Check(f *safetensors.File, specs *Specs, opts Options) (map[string]string, error) {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("weights %s: %s", f.Path, fmt.Sprintf(format, args...))
+	}
+	source := map[string]string{} // spec name -> stored name
+	var unexpected []string
+	for _, stored := range f.Names() {
+		if opts.Ignore != nil && opts.Ignore(stored) {
+			continue
+		}
+		name := stored
+		if opts.Rename != nil {
+			name = opts.Rename(stored)
+		}
+		spec, ok := specs.Lookup(name)
+		if !ok {
+			unexpected = append(unexpected, stored)
+			continue
+		}
+		if prev, dup := source[name]; dup {
+			return nil, bad("tensors %q and %q both provide parameter %q", prev, stored, name)
+		}
+		source[name] = stored
+		info, _ := f.Info(stored)
+		switch info.DType {
+		case "F32", "F16", "BF16", "F64":
+		default:
+			return nil, bad("tensor %q is %s, expected a float type", stored, info.DType)
+		}
+		if !shapeMatches(spec, info.Shape) {
+			return nil, bad("tensor %q has shape %v, expected %v", stored, info.Shape, spec.Shape)
+		}
+	}
+	if len(unexpected) > 0 {
+		return nil, bad("unexpected tensor%s %s (not a parameter of this model config)",
+			plural(len(unexpected)), quoteFew(unexpected))
+	}
+	var missing []string
+	for _, sp := range specs.List() {
+		if _, ok := source[sp.Name]; !ok {
+			missing = append(missing, fmt.Sprintf("%q %v", sp.Name, sp.Shape))
+		}
+	}
+	if len(missing) > 0 {
+		return nil, bad("missing tensor%s %s", plural(len(missing)), few(missing))
+	}
+	return source, nil
+}
+
+func shapeMatches(spec Spec, stored []int) bool {
+	if slices.Equal(spec.Shape, stored) {
+		return true
+	}
+	return spec.Conv1x1OK && len(spec.Shape) == 2 && len(stored) == 4 &&
+		stored[0] == spec.Shape[0] && stored[1] == spec.Shape[1] && stored[2] == 1 && stored[3] == 1
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+func quoteFew(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = fmt.Sprintf("%q", n)
+	}
+	return few(q)
+}
+
+// few joins up to 8 items, so a wholly wrong checkpoint still gives a readable error.
+func few(items []string) string {
+	const max = 8
+	if len(items) <= max {
+		return strings.Join(items, ", ")
+	}
+	return fmt.Sprintf("%s, ... (%d in all)", strings.Join(items[:max], ", "), len(items))
+}
+
+// LoadFile checks the checkpoint at path against specs and stores every tensor, widened to
+// float32, as a variable of v. Nothing is stored unless the whole header checks out.
+func LoadFile(v Vars, path string, specs *Specs, opts Options) error {
+	f, err := safetensors.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	source, err := Check(f, specs, opts)
+	if err != nil {
+		return err
+	}
+	for _, sp := range specs.List() {
+		data, _, err := f.Float32(source[sp.Name])
+		if err != nil {
+			return fmt.Errorf("weights: %w", err)
+		}
+		if err := v.set(sp, data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// set creates or overwrites the variable for sp.
+func (v Vars) set(sp Spec, data []float32) error {
+	t := tensors.FromFlatDataAndDimensions(data, sp.Shape...)
+	if old := v.Variable(sp.Name); old != nil {
+		if !old.Shape().Equal(t.Shape()) {
+			return fmt.Errorf("weights: variable %q already exists with shape %s, want %v", old.Path(), old.Shape(), sp.Shape)
+		}
+		return old.SetValue(t)
+	}
+	_, err := v.Store.CreateVariable(v.Path(sp.Name), t)
+	return err
+}
+
+// Randomize fills every spec with values drawn as its Init says, from a generator seeded with
+// seed (the same seed gives the same model). For full-size benchmarks without a checkpoint.
+func Randomize(v Vars, specs *Specs, seed uint64) error {
+	list := specs.List()
+	out := make([][]float32, len(list))
+	// Each tensor gets its own stream, so filling can run in parallel and stay deterministic.
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 4)
+	for i, sp := range list {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			out[i] = fill(sp, rand.New(rand.NewPCG(seed, uint64(i))))
+		}()
+	}
+	wg.Wait()
+	for i, sp := range list {
+		if err := v.set(sp, out[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func fill(sp Spec, rng *rand.Rand) []float32 {
+	data := make([]float32, size(sp.Shape))
+	uniform := func(fanIn int) {
+		bound := 1 / math.Sqrt(float64(max(fanIn, 1)))
+		for i := range data {
+			data[i] = float32((2*rng.Float64() - 1) * bound)
+		}
+	}
+	switch sp.Init {
+	case InitFanIn:
+		uniform(size(sp.Shape[1:]))
+	case InitBias:
+		uniform(sp.FanIn)
+	case InitOnes:
+		for i := range data {
+			data[i] = 1
+		}
+	case InitZeros:
+	case InitEmbedding:
+		for i := range data {
+			data[i] = float32(0.02 * rng.NormFloat64())
+		}
+	}
+	return data
+}
