@@ -38,6 +38,7 @@ func Display(img image.Image) error {
 			return fmt.Errorf("show.Display: encoding PNG: %w", err)
 		}
 		gonbui.DisplayPng(buf.Bytes())
+		gonbui.Sync() // without it, an image shown as a cell's last statement can be lost
 		return nil
 	}
 	dir := os.Getenv(FiguresEnv)
@@ -96,6 +97,7 @@ func SavePNG(img image.Image, path string) error {
 func DisplayHTML(h string) {
 	if gonbui.IsNotebook {
 		gonbui.DisplayHtml(h)
+		gonbui.Sync()
 		return
 	}
 	fmt.Println(h)
@@ -106,6 +108,7 @@ func DisplayHTML(h string) {
 func Table(header []string, rows [][]string) {
 	if gonbui.IsNotebook {
 		gonbui.DisplayHtml(TableHTML(header, rows))
+		gonbui.Sync()
 		return
 	}
 	fmt.Print(TableText(header, rows))

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"fmt"
+	"html"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+var (
+	imgTagRe   = regexp.MustCompile(`(?is)<img\b[^>]*>`)
+	dataSrcRe  = regexp.MustCompile(`(?is)\bsrc\s*=\s*["']?\s*data:`)
+	svgTagRe   = regexp.MustCompile(`(?i)<svg\b`)
+	scriptRe   = regexp.MustCompile(`(?is)<script\b[^>]*\bsrc="([^"]*)"[^>]*>\s*</script>\s*`)
+	titleRe    = regexp.MustCompile(`(?is)<title>.*?</title>`)
+	errMetaRe  = regexp.MustCompile(`<meta name="slowai-errors" content="(\d+)">`)
+	bodyOpenRe = regexp.MustCompile(`(?is)<body\b[^>]*>`)
+)
+
+// countImages counts the figures a rendered page shows without fetching anything: <img> tags
+// whose source is an embedded data: URI (PNG output of gonbui.DisplayImage) and inline <svg>
+// elements (gonbui.DisplaySVG).
+func countImages(page string) int {
+	n := 0
+	for _, tag := range imgTagRe.FindAllString(page, -1) {
+		if dataSrcRe.MatchString(tag) {
+			n++
+		}
+	}
+	return n + len(svgTagRe.FindAllStringIndex(page, -1))
+}
+
+// pageErrors lists the signs of a failed cell in a rendered page: the error count the renderer
+// recorded, GoNB's error block, or a Go panic mapped to a cell line.
+func pageErrors(page string) []string {
+	var found []string
+	if m := errMetaRe.FindStringSubmatch(page); m != nil {
+		if n, _ := strconv.Atoi(m[1]); n > 0 {
+			found = append(found, fmt.Sprintf("renderer recorded %d failed cell(s)", n))
+		}
+	}
+	if strings.Contains(page, `class="`+gonbErrorMarker) || strings.Contains(page, "."+gonbErrorMarker+"location") {
+		found = append(found, "GoNB error block (compile or run error)")
+	}
+	if strings.Contains(page, "[[ Cell [") {
+		found = append(found, "Go panic stack trace")
+	}
+	return found
+}
+
+// pageInfo is what postProcess adds to nbconvert's HTML.
+type pageInfo struct {
+	Title  string
+	CSS    string // contents of assets/lesson.css, inlined so the page stays one file
+	Errors int    // failed cells, recorded for -check
+	Quick  bool   // rendered with SLOWAI_QUICK=1
+}
+
+// postProcess makes nbconvert's page self-contained and part of the course: it drops external
+// scripts other than MathJax (require.js is only for widgets, and Debian's build points it at a
+// local file), sets the title, inlines the course stylesheet and adds a link back to the index.
+func postProcess(page string, info pageInfo) string {
+	page = scriptRe.ReplaceAllStringFunc(page, func(tag string) string {
+		src := scriptRe.FindStringSubmatch(tag)[1]
+		if strings.Contains(strings.ToLower(src), "mathjax") && !strings.HasPrefix(src, "file:") {
+			return tag
+		}
+		return ""
+	})
+	if info.Title != "" {
+		page = titleRe.ReplaceAllLiteralString(page, "<title>"+html.EscapeString(info.Title)+"</title>")
+	}
+	head := fmt.Sprintf("<meta name=\"slowai-errors\" content=\"%d\">\n", info.Errors)
+	if info.CSS != "" {
+		head += "<style id=\"slowai-style\">\n" + info.CSS + "\n</style>\n"
+	}
+	if i := strings.Index(strings.ToLower(page), "</head>"); i >= 0 {
+		page = page[:i] + head + page[i:]
+	} else {
+		page = head + page
+	}
+	nav := `<nav class="slowai-nav"><a href="index.html">&larr; All lessons</a>`
+	if info.Quick {
+		nav += ` <span class="slowai-quick">rendered in quick mode (SLOWAI_QUICK=1): fewer steps, smaller data</span>`
+	}
+	nav += "</nav>\n"
+	if loc := bodyOpenRe.FindStringIndex(page); loc != nil {
+		page = page[:loc[1]] + "\n" + nav + page[loc[1]:]
+	}
+	return page
+}
