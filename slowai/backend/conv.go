@@ -1,0 +1,156 @@
+package backend
+
+import (
+	"fmt"
+
+	"github.com/gomlx/compute"
+)
+
+// ConvGeneral implements compute.StandardOps.
+//
+// GoMLX computes the input gradient of a strided convolution as a convolution of the input-dilated output
+// gradient, which ONNX's Conv cannot express; neither can it take negative padding or batch groups. Those
+// are supplied here: dilation and padding (of either sign) become a Pad of the input followed by a plain
+// convolution, and batch groups become one convolution per group, concatenated on the output channels.
+//
+// Where the engine's own convolution is slow (fixes.convAsDot, fixes.convWideKernelAsDot) the convolution
+// is computed as a matrix product of gathered windows instead (see convAsDot).
+func (f *function) ConvGeneral(input, kernel compute.Value, axes compute.ConvolveAxesConfig, strides []int,
+	paddings [][2]int, inputDilations, kernelDilations []int, channelGroupCount, batchGroupCount int,
+) (compute.Value, error) {
+	fix := f.b.be.fix
+	asDot := (fix.composeAll || fix.convAsDot || (fix.convWideKernelAsDot && f.wideKernel(input, kernel, axes,
+		strides, paddings, inputDilations, kernelDilations))) && f.static(input, kernel)
+	if !asDot && !negativePadding(paddings) {
+		v, err := f.Function.ConvGeneral(input, kernel, axes, strides, paddings, inputDilations, kernelDilations,
+			channelGroupCount, batchGroupCount)
+		if !compute.IsNotImplemented(err) {
+			return v, err
+		}
+	}
+	return compose("ConvGeneral", func() compute.Value {
+		if asDot || negativePadding(paddings) || dilated(inputDilations) {
+			input = f.padForConv(input, axes, paddings, inputDilations)
+			paddings, inputDilations = nil, nil
+		}
+		conv := func(x, k compute.Value, groups int) compute.Value {
+			if asDot {
+				return f.convAsDot(x, k, axes, strides, kernelDilations, groups)
+			}
+			return must(f.Function.ConvGeneral(x, k, axes, strides, paddings, nil, kernelDilations, groups, 1))
+		}
+		if batchGroupCount > 1 {
+			if !asDot {
+				v, err := f.Function.ConvGeneral(input, kernel, axes, strides, paddings, nil, kernelDilations,
+					channelGroupCount, batchGroupCount)
+				if !compute.IsNotImplemented(err) {
+					return must(v, err)
+				}
+			}
+			return f.convBatchGroups(input, kernel, axes, channelGroupCount, batchGroupCount, conv)
+		}
+		return conv(input, kernel, channelGroupCount)
+	})
+}
+
+// wideKernel reports whether the convolution has more kernel positions than output positions: the shape
+// of the gradient of a convolution with respect to its kernel, where the output gradient plays the kernel.
+func (f *function) wideKernel(input, kernel compute.Value, axes compute.ConvolveAxesConfig, strides []int,
+	paddings [][2]int, inputDilations, kernelDilations []int,
+) bool {
+	is, err1 := f.Shape(input)
+	ks, err2 := f.Shape(kernel)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	win, out := 1, 1
+	for i, a := range axes.KernelSpatial {
+		k, in := ks.Dimensions[a], is.Dimensions[axes.InputSpatial[i]]
+		d, s, id := 1, 1, 1
+		if len(kernelDilations) > 0 {
+			d = kernelDilations[i]
+		}
+		if len(strides) > 0 {
+			s = strides[i]
+		}
+		if len(inputDilations) > 0 {
+			id = inputDilations[i]
+		}
+		span := (in-1)*id + 1
+		if len(paddings) > 0 {
+			span += paddings[i][0] + paddings[i][1]
+		}
+		win *= k
+		out *= max((span-((k-1)*d+1))/s+1, 0)
+	}
+	return win > out
+}
+
+func negativePadding(paddings [][2]int) bool {
+	for _, p := range paddings {
+		if p[0] < 0 || p[1] < 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func dilated(dilations []int) bool {
+	for _, d := range dilations {
+		if d > 1 {
+			return true
+		}
+	}
+	return false
+}
+
+// padForConv applies a convolution's input dilation and padding to the input itself, so that the remaining
+// convolution has neither.
+func (f *function) padForConv(input compute.Value, axes compute.ConvolveAxesConfig, paddings [][2]int,
+	inputDilations []int,
+) compute.Value {
+	s := f.shapeOf(input)
+	if len(paddings) > 0 && len(paddings) != len(axes.InputSpatial) {
+		check(fmt.Errorf("paddings has %d entries, want one per spatial axis (%d)", len(paddings), len(axes.InputSpatial)))
+	}
+	if len(inputDilations) > 0 && len(inputDilations) != len(axes.InputSpatial) {
+		check(fmt.Errorf("inputDilations has %d entries, want one per spatial axis (%d)",
+			len(inputDilations), len(axes.InputSpatial)))
+	}
+	cfg := make([]compute.PadAxis, s.Rank())
+	for i, axis := range axes.InputSpatial {
+		if len(paddings) > 0 {
+			cfg[axis].Start, cfg[axis].End = paddings[i][0], paddings[i][1]
+		}
+		if len(inputDilations) > 0 && inputDilations[i] > 1 {
+			cfg[axis].Interior = inputDilations[i] - 1
+		}
+	}
+	return must(f.Pad(input, f.scalar(s.DType, 0), cfg...))
+}
+
+// convBatchGroups convolves batch group g of the input with output-channel group g of the kernel, as XLA
+// defines batch_group_count, and concatenates the results on the output channels.
+func (f *function) convBatchGroups(input, kernel compute.Value, axes compute.ConvolveAxesConfig,
+	channelGroupCount, groups int, conv func(x, k compute.Value, channelGroups int) compute.Value,
+) compute.Value {
+	is, ks := f.shapeOf(input), f.shapeOf(kernel)
+	batch, outCh := is.Dimensions[axes.InputBatch], ks.Dimensions[axes.KernelOutputChannels]
+	if batch%groups != 0 || outCh%groups != 0 {
+		check(fmt.Errorf("batchGroupCount %d must divide the input batch (%d) and the kernel output channels (%d)",
+			groups, batch, outCh))
+	}
+	parts := make([]compute.Value, groups)
+	for g := range groups {
+		xg := f.sliceAxis(input, axes.InputBatch, g*batch/groups, (g+1)*batch/groups)
+		kg := f.sliceAxis(kernel, axes.KernelOutputChannels, g*outCh/groups, (g+1)*outCh/groups)
+		parts[g] = conv(xg, kg, channelGroupCount)
+	}
+	return must(f.Concatenate(axes.OutputChannels, parts...))
+}
+
+// sliceAxis returns elements [from, to) of axis.
+func (f *function) sliceAxis(x compute.Value, axis, from, to int) compute.Value {
+	s := f.shapeOf(x)
+	return f.crop(x, axis, from, s.Dimensions[axis]-to)
+}
