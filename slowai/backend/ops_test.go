@@ -551,3 +551,18 @@ func TestPruneDeadONNX(t *testing.T) {
 		t.Errorf("x+x = %v, want %v", got, want)
 	}
 }
+
+// A graph whose output is one of its inputs, unchanged (Dropout in evaluation mode does this), must
+// return that input: ONNX Runtime's engine returned zeros before the wrapper copied such outputs.
+func TestParameterAsOutput(t *testing.T) {
+	forEngines(t, false, func(t *testing.T, e engine) {
+		x := arr{dims: []int{3}, data: []float64{1, -2, 3}}
+		outs, err := ExecOnceN(e.be, func(x, y *Node) (*Node, *Node) { return x, Add(x, y) },
+			x.tensor(dtypes.Float32), x.tensor(dtypes.Float32))
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertClose(t, "identity output", toArr(t, outs[0]), x, 0, 0)
+		assertClose(t, "sum", toArr(t, outs[1]), arr{dims: []int{3}, data: []float64{2, -4, 6}}, 0, 0)
+	})
+}

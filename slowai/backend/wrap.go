@@ -52,6 +52,11 @@ type fixes struct {
 	// gradient with respect to a kernel), which ONNX Runtime runs as a poorly shaped product.
 	convWideKernelAsDot bool
 
+	// copyParamOutputs returns a computed copy of any parameter that is also an output: ONNX Runtime's
+	// engine hands back garbage (zeros) for an output that is a graph input passed through unchanged,
+	// which is what e.g. Dropout in evaluation mode does.
+	copyParamOutputs bool
+
 	// composeAll forces every supplied op to use its composition, even where the engine has the op.
 	// Tests use it to check the compositions on an engine whose own ops serve as the reference.
 	composeAll bool
@@ -270,6 +275,39 @@ type function struct {
 	compute.Function
 	b      *builder
 	parent *function
+	params map[compute.Value]bool // parameters created through this function, for copyParamOutputs
+}
+
+func (f *function) Parameter(name string, shape shapes.Shape, sharding *compute.ShardingSpec) (compute.Value, error) {
+	v, err := f.Function.Parameter(name, shape, sharding)
+	if err == nil && f.b.be.fix.copyParamOutputs {
+		if f.params == nil {
+			f.params = map[compute.Value]bool{}
+		}
+		f.params[v] = true
+	}
+	return v, err
+}
+
+func (f *function) Return(outputs []compute.Value, shardings []*compute.ShardingSpec) error {
+	if f.params != nil {
+		outputs = append([]compute.Value(nil), outputs...)
+		for i, v := range outputs {
+			if !f.params[v] {
+				continue
+			}
+			// x + 0 is computed, so the engine writes a real output buffer.
+			sum, err := compose("Return", func() compute.Value {
+				s := f.shapeOf(v)
+				return must(f.Function.Add(v, f.fill(f.scalar(s.DType, 0), s)))
+			})
+			if err != nil {
+				return err
+			}
+			outputs[i] = sum
+		}
+	}
+	return f.Function.Return(outputs, shardings)
 }
 
 func (f *function) Builder() compute.Builder { return f.b }
