@@ -144,17 +144,22 @@ func (f *function) reduceWindowComposed(x compute.Value, op compute.ReduceOpType
 		} else {
 			acc = must(combine(acc, part))
 		}
-		i := rank - 1
-		for ; i >= 0; i-- {
-			pos[i]++
-			if pos[i] < window[i] {
-				break
-			}
-			pos[i] = 0
-		}
-		if i < 0 {
+		if !nextOffset(pos, window) {
 			break
 		}
 	}
 	return acc
+}
+
+// nextOffset advances pos, a multi-index over window, to the next offset (last axis fastest),
+// and reports false once every offset has been visited (pos is then back at zero).
+func nextOffset(pos, window []int) bool {
+	for i := len(pos) - 1; i >= 0; i-- {
+		pos[i]++
+		if pos[i] < window[i] {
+			return true
+		}
+		pos[i] = 0
+	}
+	return false
 }

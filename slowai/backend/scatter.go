@@ -78,15 +78,7 @@ func (f *function) selectAndScatterComposed(operand, source compute.Value, windo
 		} else {
 			acc = must(f.Add(acc, placed))
 		}
-		i := rank - 1
-		for ; i >= 0; i-- {
-			pos[i]++
-			if pos[i] < window[i] {
-				break
-			}
-			pos[i] = 0
-		}
-		if i < 0 {
+		if !nextOffset(pos, window) {
 			break
 		}
 	}

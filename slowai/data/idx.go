@@ -7,7 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
+
+	"github.com/slowai-go/course/slowai/data/safefile"
 )
 
 // IDX element types, from the format's description on the MNIST page: the third magic byte.
@@ -155,25 +156,7 @@ func WriteIDX(path string, x *IDX, gz bool) error {
 		}
 		out = zb.Bytes()
 	}
-	return writeFileAtomic(path, out)
-}
-
-// writeFileAtomic writes b to a temporary file next to path and renames it into place.
-func writeFileAtomic(path string, b []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return fmt.Errorf("data: writing %s: %w", path, err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(b)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
+	if err := safefile.Write(path, out); err != nil {
 		return fmt.Errorf("data: writing %s: %w", path, err)
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 	"github.com/gomlx/compute/dtypes"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/slowai-go/course/slowai/nn/internal/nntest"
 )
 
 func tens(d []float64, dims ...int) *tensors.Tensor {
@@ -16,7 +17,7 @@ func tens(d []float64, dims ...int) *tensors.Tensor {
 
 func TestLinear(t *testing.T) {
 	x, w, b := randT(1, 2, 3, 4), randT(2, 5, 4), randT(3, 5)
-	xd, wd, bd := flat(x), flat(w), flat(b)
+	xd, wd, bd := nntest.Flat(x), nntest.Flat(w), nntest.Flat(b)
 	want := make([]float64, 0, 2*3*5)
 	for r := range 6 {
 		for o := range 5 {
@@ -29,9 +30,9 @@ func TestLinear(t *testing.T) {
 	}
 	f := func(in []*Node) *Node { return Linear(in[0], in[1], in[2]) }
 	noBias := func(in []*Node) *Node { return Add(Linear(in[0], in[1], nil), Reshape(in[2], 1, 1, 5)) }
-	forEachBackend(t, func(t *testing.T, c beCase) {
-		checkForward(t, c, "Linear", f, want, []int{2, 3, 5}, c.fwdTol(), x, w, b)
-		checkForward(t, c, "Linear(nil bias)+b", noBias, want, []int{2, 3, 5}, c.fwdTol(), x, w, b)
+	nntest.ForEachBackend(t, func(t *testing.T, c nntest.Case) {
+		checkForward(t, c, "Linear", f, want, []int{2, 3, 5}, c.FwdTol(), x, w, b)
+		checkForward(t, c, "Linear(nil bias)+b", noBias, want, []int{2, 3, 5}, c.FwdTol(), x, w, b)
 		checkGrad(t, c, "Linear", f, []int{0, 1, 2}, x, w, b)
 	})
 }
@@ -59,15 +60,15 @@ var convCases = []convCase{
 }
 
 func TestConv2D(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, c beCase) {
+	nntest.ForEachBackend(t, func(t *testing.T, c nntest.Case) {
 		for i, cc := range convCases {
 			x, w, b := randT(uint64(10+i), cc.xd...), randT(uint64(20+i), cc.wd...), randT(uint64(30+i), cc.wd[0])
 			var bd []float64
 			if cc.bias {
-				bd = flat(b)
+				bd = nntest.Flat(b)
 			}
 			pads := cc.opt.ConvPaddings(cc.wd[2], cc.wd[3])
-			want, wantDims := refConv2D(flat(x), cc.xd, flat(w), cc.wd, bd,
+			want, wantDims := refConv2D(nntest.Flat(x), cc.xd, nntest.Flat(w), cc.wd, bd,
 				[2]int{orOne(cc.opt.Stride[0]), orOne(cc.opt.Stride[1])},
 				[2]int{orOne(cc.opt.Dilation[0]), orOne(cc.opt.Dilation[1])}, pads, orOne(cc.opt.Groups))
 			if wantDims[2] != cc.wantH || wantDims[3] != cc.wantW {
@@ -81,7 +82,7 @@ func TestConv2D(t *testing.T) {
 				}
 				return Conv2D(in[0], in[1], bn, opt)
 			}
-			checkForward(t, c, "Conv2D "+cc.name, f, want, wantDims, 10*c.fwdTol(), x, w, b)
+			checkForward(t, c, "Conv2D "+cc.name, f, want, wantDims, 10*c.FwdTol(), x, w, b)
 			wrt := []int{0, 1}
 			if bias {
 				wrt = append(wrt, 2)
@@ -93,16 +94,16 @@ func TestConv2D(t *testing.T) {
 
 func TestGroupNormLayerNorm(t *testing.T) {
 	x, gamma, beta := randT(40, 2, 6, 3, 2), randT(41, 6), randT(42, 6)
-	want := refGroupNorm(flat(x), 2, 6, 6, 3, flat(gamma), flat(beta), 1e-5)
+	want := refGroupNorm(nntest.Flat(x), 2, 6, 6, 3, nntest.Flat(gamma), nntest.Flat(beta), 1e-5)
 	gn := func(in []*Node) *Node { return GroupNorm(in[0], in[1], in[2], 3, 1e-5) }
 	xs := randT(43, 2, 3, 5)
 	lg, lb := randT(44, 5), randT(45, 5)
-	wantLN := refLayerNorm(flat(xs), 5, flat(lg), flat(lb), 1e-5)
+	wantLN := refLayerNorm(nntest.Flat(xs), 5, nntest.Flat(lg), nntest.Flat(lb), 1e-5)
 	ln := func(in []*Node) *Node { return LayerNorm(in[0], in[1], in[2], 1e-5) }
-	forEachBackend(t, func(t *testing.T, c beCase) {
-		checkForward(t, c, "GroupNorm", gn, want, []int{2, 6, 3, 2}, 10*c.fwdTol(), x, gamma, beta)
+	nntest.ForEachBackend(t, func(t *testing.T, c nntest.Case) {
+		checkForward(t, c, "GroupNorm", gn, want, []int{2, 6, 3, 2}, 10*c.FwdTol(), x, gamma, beta)
 		checkGrad(t, c, "GroupNorm", gn, []int{0, 1, 2}, x, gamma, beta)
-		checkForward(t, c, "LayerNorm", ln, wantLN, []int{2, 3, 5}, 10*c.fwdTol(), xs, lg, lb)
+		checkForward(t, c, "LayerNorm", ln, wantLN, []int{2, 3, 5}, 10*c.FwdTol(), xs, lg, lb)
 		checkGrad(t, c, "LayerNorm", ln, []int{0, 1, 2}, xs, lg, lb)
 	})
 }
@@ -111,7 +112,7 @@ func TestBatchNorm(t *testing.T) {
 	const B, C, S = 3, 2, 4
 	x, gamma, beta := randT(50, B, C, 2, 2), randT(51, C), randT(52, C)
 	rm, rv := tens([]float64{0.3, -0.2}, C), tens([]float64{1.5, 0.7}, C)
-	xd, gd, bd := flat(x), flat(gamma), flat(beta)
+	xd, gd, bd := nntest.Flat(x), nntest.Flat(gamma), nntest.Flat(beta)
 	// Training: per-channel batch statistics.
 	wantTrain := make([]float64, len(xd))
 	wantMean, wantVar := make([]float64, C), make([]float64, C)
@@ -134,7 +135,7 @@ func TestBatchNorm(t *testing.T) {
 		}
 	}
 	wantInfer := make([]float64, len(xd))
-	rmd, rvd := flat(rm), flat(rv)
+	rmd, rvd := nntest.Flat(rm), nntest.Flat(rv)
 	for i, v := range xd {
 		ch := (i / S) % C
 		wantInfer[i] = (v-rmd[ch])/math.Sqrt(rvd[ch]+1e-5)*gd[ch] + bd[ch]
@@ -151,10 +152,10 @@ func TestBatchNorm(t *testing.T) {
 		y, _, _ := BatchNorm(in[0], in[1], in[2], in[3], in[4], false, 1e-5)
 		return y
 	}
-	forEachBackend(t, func(t *testing.T, c beCase) {
-		checkForward(t, c, "BatchNorm train", train, wantTrain, []int{B, C, 2, 2}, 10*c.fwdTol(), x, gamma, beta)
-		checkForward(t, c, "BatchNorm stats", stats, append(wantMean, wantVar...), []int{2 * C}, 10*c.fwdTol(), x, gamma, beta)
-		checkForward(t, c, "BatchNorm infer", infer, wantInfer, []int{B, C, 2, 2}, 10*c.fwdTol(), x, gamma, beta, rm, rv)
+	nntest.ForEachBackend(t, func(t *testing.T, c nntest.Case) {
+		checkForward(t, c, "BatchNorm train", train, wantTrain, []int{B, C, 2, 2}, 10*c.FwdTol(), x, gamma, beta)
+		checkForward(t, c, "BatchNorm stats", stats, append(wantMean, wantVar...), []int{2 * C}, 10*c.FwdTol(), x, gamma, beta)
+		checkForward(t, c, "BatchNorm infer", infer, wantInfer, []int{B, C, 2, 2}, 10*c.FwdTol(), x, gamma, beta, rm, rv)
 		checkGrad(t, c, "BatchNorm train", train, []int{0, 1, 2}, x, gamma, beta)
 		checkGrad(t, c, "BatchNorm infer", infer, []int{0, 1, 2}, x, gamma, beta, rm, rv)
 	})
@@ -172,10 +173,10 @@ func TestPooling(t *testing.T) {
 		{"avg", 2, 2, 0, []int{2, 1, 4, 6}}, // reshape fast path
 		{"avg", 3, 1, 0, []int{1, 2, 4, 5}},
 	}
-	forEachBackend(t, func(t *testing.T, c beCase) {
+	nntest.ForEachBackend(t, func(t *testing.T, c nntest.Case) {
 		for i, pc := range cases {
 			x := randT(uint64(60+i), pc.dims...)
-			want, wantDims := refPool(flat(x), pc.dims, pc.op, pc.k, pc.s, pc.p)
+			want, wantDims := refPool(nntest.Flat(x), pc.dims, pc.op, pc.k, pc.s, pc.p)
 			f := func(in []*Node) *Node {
 				if pc.op == "max" {
 					return MaxPool2D(in[0], pc.k, pc.s, pc.p)
@@ -183,17 +184,17 @@ func TestPooling(t *testing.T) {
 				return AvgPool2D(in[0], pc.k, pc.s, pc.p)
 			}
 			name := fmt.Sprintf("%sPool k%d s%d p%d", pc.op, pc.k, pc.s, pc.p)
-			checkForward(t, c, name, f, want, wantDims, c.fwdTol(), x)
+			checkForward(t, c, name, f, want, wantDims, c.FwdTol(), x)
 			checkGrad(t, c, name, f, []int{0}, x)
 		}
 		x := randT(69, 2, 3, 2, 2)
-		xd := flat(x)
+		xd := nntest.Flat(x)
 		want := make([]float64, 6)
 		for i := range want {
 			want[i] = (xd[4*i] + xd[4*i+1] + xd[4*i+2] + xd[4*i+3]) / 4
 		}
 		gap := func(in []*Node) *Node { return GlobalAvgPool2D(in[0]) }
-		checkForward(t, c, "GlobalAvgPool2D", gap, want, []int{2, 3}, c.fwdTol(), x)
+		checkForward(t, c, "GlobalAvgPool2D", gap, want, []int{2, 3}, c.FwdTol(), x)
 		checkGrad(t, c, "GlobalAvgPool2D", gap, []int{0}, x)
 	})
 }
@@ -201,7 +202,7 @@ func TestPooling(t *testing.T) {
 func TestUpsample(t *testing.T) {
 	// Nearest: each input pixel becomes a factor x factor block.
 	x := randT(70, 1, 2, 2, 3)
-	xd := flat(x)
+	xd := nntest.Flat(x)
 	var wantNN []float64
 	for ch := range 2 {
 		for i := range 4 {
@@ -228,8 +229,8 @@ func TestUpsample(t *testing.T) {
 	rows := tens([]float64{0, 10, 20, 100, 110, 120}, 1, 1, 2, 3)
 	wantRows := []float64{50, 54, 60, 66, 70}
 	up15 := func(in []*Node) *Node { return UpsampleBilinear2D(in[0], 1, 5) }
-	forEachBackend(t, func(t *testing.T, c beCase) {
-		checkForward(t, c, "UpsampleNearest2D", nn, wantNN, []int{1, 2, 4, 6}, c.fwdTol(), x)
+	nntest.ForEachBackend(t, func(t *testing.T, c nntest.Case) {
+		checkForward(t, c, "UpsampleNearest2D", nn, wantNN, []int{1, 2, 4, 6}, c.FwdTol(), x)
 		checkGrad(t, c, "UpsampleNearest2D", nn, []int{0}, x)
 		checkForward(t, c, "UpsampleBilinear2D 2->4", up4, wantSq, []int{1, 1, 4, 4}, 1e-5, sq)
 		checkForward(t, c, "UpsampleBilinear2D (2,3)->(1,5)", up15, wantRows, []int{1, 1, 1, 5}, 1e-4, rows)
@@ -240,10 +241,10 @@ func TestUpsample(t *testing.T) {
 func TestAttention(t *testing.T) {
 	const B, Tq, Tk, C, H = 2, 3, 4, 4, 2
 	q, k, v := randT(80, B, Tq, C), randT(81, B, Tk, C), randT(82, B, Tk, C)
-	qd, kd, vd := flat(q), flat(k), flat(v)
+	qd, kd, vd := nntest.Flat(q), nntest.Flat(k), nntest.Flat(v)
 	// Self-attention, causal.
 	selfQ := randT(83, B, Tq, C)
-	sd := flat(selfQ)
+	sd := nntest.Flat(selfQ)
 	wantCausal := refAttention(sd, sd, sd, B, Tq, Tq, C, H, true, nil)
 	causal := func(in []*Node) *Node { return Attention(in[0], in[0], in[0], H, nil, true) }
 	// Cross-attention with a boolean key-padding mask [B,1,1,Tk]: batch 1 cannot see its last key.
@@ -253,22 +254,22 @@ func TestAttention(t *testing.T) {
 	crossBool := func(in []*Node) *Node { return Attention(in[0], in[1], in[2], H, in[3], false) }
 	// Additive float mask [Tq, Tk] broadcast over batch and heads.
 	add := randT(84, Tq, Tk)
-	ad := flat(add)
+	ad := nntest.Flat(add)
 	wantAdd := refAttention(qd, kd, vd, B, Tq, Tk, C, H, false, func(b, h, i, j int) (bool, float64) { return true, ad[i*Tk+j] })
 	crossAdd := func(in []*Node) *Node { return Attention(in[0], in[1], in[2], H, in[3], false) }
-	forEachBackend(t, func(t *testing.T, c beCase) {
-		checkForward(t, c, "Attention causal", causal, wantCausal, []int{B, Tq, C}, 10*c.fwdTol(), selfQ)
+	nntest.ForEachBackend(t, func(t *testing.T, c nntest.Case) {
+		checkForward(t, c, "Attention causal", causal, wantCausal, []int{B, Tq, C}, 10*c.FwdTol(), selfQ)
 		checkGrad(t, c, "Attention causal", causal, []int{0}, selfQ)
-		checkForward(t, c, "Attention bool mask", crossBool, wantBool, []int{B, Tq, C}, 10*c.fwdTol(), q, k, v, boolMask)
+		checkForward(t, c, "Attention bool mask", crossBool, wantBool, []int{B, Tq, C}, 10*c.FwdTol(), q, k, v, boolMask)
 		checkGrad(t, c, "Attention bool mask", crossBool, []int{0, 1, 2}, q, k, v, boolMask)
-		checkForward(t, c, "Attention additive mask", crossAdd, wantAdd, []int{B, Tq, C}, 10*c.fwdTol(), q, k, v, add)
+		checkForward(t, c, "Attention additive mask", crossAdd, wantAdd, []int{B, Tq, C}, 10*c.FwdTol(), q, k, v, add)
 		checkGrad(t, c, "Attention additive mask", crossAdd, []int{0, 1, 2, 3}, q, k, v, add)
 	})
 }
 
 func TestActivations(t *testing.T) {
 	x := randT(90, 3, 8)
-	xd := flat(x)
+	xd := nntest.Flat(x)
 	sig := func(v float64) float64 { return 1 / (1 + math.Exp(-v)) }
 	cases := []struct {
 		name string
@@ -288,7 +289,7 @@ func TestActivations(t *testing.T) {
 	}
 	// GEGLU: halves (a, gate) of the projection, a * GELU(gate).
 	w, b := randT(91, 6, 8), randT(92, 6)
-	wd, bd := flat(w), flat(b)
+	wd, bd := nntest.Flat(w), nntest.Flat(b)
 	var wantGEGLU []float64
 	for r := range 3 {
 		h := make([]float64, 6)
@@ -303,7 +304,7 @@ func TestActivations(t *testing.T) {
 		}
 	}
 	geglu := func(in []*Node) *Node { return GEGLU(in[0], in[1], in[2]) }
-	forEachBackend(t, func(t *testing.T, c beCase) {
+	nntest.ForEachBackend(t, func(t *testing.T, c nntest.Case) {
 		// Keep ReLU kinks further than the finite-difference step from the inputs.
 		xg := make([]float64, len(xd))
 		for i, v := range xd {
@@ -315,25 +316,25 @@ func TestActivations(t *testing.T) {
 				want[i] = ac.ref(v)
 			}
 			f := func(in []*Node) *Node { return ac.f(in[0]) }
-			checkForward(t, c, ac.name, f, want, []int{3, 8}, 10*c.fwdTol(), x)
+			checkForward(t, c, ac.name, f, want, []int{3, 8}, 10*c.FwdTol(), x)
 			checkGrad(t, c, ac.name, f, []int{0}, tens(xg, 3, 8))
 		}
-		checkForward(t, c, "GEGLU", geglu, wantGEGLU, []int{3, 3}, 10*c.fwdTol(), x, w, b)
+		checkForward(t, c, "GEGLU", geglu, wantGEGLU, []int{3, 3}, 10*c.FwdTol(), x, w, b)
 		checkGrad(t, c, "GEGLU", geglu, []int{0, 1, 2}, x, w, b)
 	})
 }
 
 func TestEmbedding(t *testing.T) {
 	table := randT(100, 5, 3)
-	td := flat(table)
+	td := nntest.Flat(table)
 	ids := tensors.FromValue([][]int32{{4, 0, 2}, {2, 2, 1}})
 	var want []float64
 	for _, id := range []int{4, 0, 2, 2, 2, 1} {
 		want = append(want, td[id*3:id*3+3]...)
 	}
 	f := func(in []*Node) *Node { return Embedding(in[1], in[0]) }
-	forEachBackend(t, func(t *testing.T, c beCase) {
-		checkForward(t, c, "Embedding", f, want, []int{2, 3, 3}, c.fwdTol(), table, ids)
+	nntest.ForEachBackend(t, func(t *testing.T, c nntest.Case) {
+		checkForward(t, c, "Embedding", f, want, []int{2, 3, 3}, c.FwdTol(), table, ids)
 		checkGrad(t, c, "Embedding", f, []int{0}, table, ids)
 	})
 }
@@ -341,7 +342,7 @@ func TestEmbedding(t *testing.T) {
 func TestDropout(t *testing.T) {
 	const n = 20000
 	ones := tensors.FromFlatDataAndDimensions(make([]float64, n), n)
-	forEachBackend(t, func(t *testing.T, c beCase) {
+	nntest.ForEachBackend(t, func(t *testing.T, c nntest.Case) {
 		// Training: about rate of the elements are zero, the rest are 1/(1-rate); the mean stays near 1.
 		got, _ := runF(t, c, func(in []*Node) *Node {
 			x := OnesLike(in[0])
@@ -370,7 +371,7 @@ func TestDropout(t *testing.T) {
 		checkForward(t, c, "Dropout eval", func(in []*Node) *Node {
 			y, _ := Dropout(in[0], 0.5, false, nil)
 			return y
-		}, flat(x), []int{4, 5}, c.fwdTol(), x)
+		}, nntest.Flat(x), []int{4, 5}, c.FwdTol(), x)
 		// DropoutWithNoise is exact given the noise.
 		u := tens([]float64{0.1, 0.6, 0.49, 0.5}, 4)
 		xv := tens([]float64{1, 2, 3, 4}, 4)

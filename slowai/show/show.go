@@ -18,6 +18,8 @@ import (
 	"sync/atomic"
 
 	"github.com/janpfeifer/gonb/gonbui"
+
+	"github.com/slowai-go/course/slowai/data/safefile"
 )
 
 // FiguresEnv names the folder where Display writes PNG files outside a notebook.
@@ -74,20 +76,7 @@ func SavePNG(img image.Image, path string) error {
 	if err := png.Encode(&buf, img); err != nil {
 		return fmt.Errorf("show.SavePNG %s: encoding: %w", path, err)
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("show.SavePNG %s: %w", path, err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(buf.Bytes())
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
+	if err := safefile.Write(path, buf.Bytes()); err != nil {
 		return fmt.Errorf("show.SavePNG %s: %w", path, err)
 	}
 	return nil

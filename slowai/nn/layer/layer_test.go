@@ -2,6 +2,7 @@ package layer
 
 import (
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/slowai-go/course/slowai/nn"
+	"github.com/slowai-go/course/slowai/nn/internal/nntest"
 )
 
 func TestLayerGradients(t *testing.T) {
@@ -45,7 +47,7 @@ func TestLayerGradients(t *testing.T) {
 			return CrossAttention(s, q, ctx, AttentionConfig{Heads: 2, HeadDim: 3, NoOutBias: true}, nil)
 		}},
 	}
-	forEachBackend(t, func(t *testing.T, c beCase) {
+	nntest.ForEachBackend(t, func(t *testing.T, c nntest.Case) {
 		for _, lc := range cases {
 			checkLayerGrad(t, c, lc.name, lc.training, lc.build, lc.dims)
 		}
@@ -93,7 +95,7 @@ func freshStateDict(dtype dtypes.DType) map[string]*tensors.Tensor {
 			sd[k] = tensors.FromScalar(int64(7))
 			continue
 		}
-		d := randData(uint64(300+i), size(dims))
+		d := randData(uint64(300+i), nntest.Size(dims))
 		if strings.HasSuffix(k, "running_var") {
 			for j := range d {
 				d[j] = 1 + math.Abs(d[j])
@@ -105,10 +107,10 @@ func freshStateDict(dtype dtypes.DType) map[string]*tensors.Tensor {
 }
 
 func TestStateDict(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, c beCase) {
+	nntest.ForEachBackend(t, func(t *testing.T, c nntest.Case) {
 		store := model.NewStore()
-		x := mk(c.dtype, randData(1, 48), 1, 3, 4, 4)
-		e := model.MustNewExec(c.be, store, tinyNet)
+		x := mk(c.DType, randData(1, 48), 1, 3, 4, 4)
+		e := model.MustNewExec(c.Backend, store, tinyNet)
 		defer e.Finalize()
 		before, err := e.Exec(x)
 		if err != nil {
@@ -127,7 +129,7 @@ func TestStateDict(t *testing.T) {
 				t.Errorf("StateDict lacks key %q", k)
 				continue
 			}
-			if !sameInts(got.Shape().Dimensions, dims) {
+			if !slices.Equal(got.Shape().Dimensions, dims) {
 				t.Errorf("key %q has dims %v, want %v", k, got.Shape().Dimensions, dims)
 			}
 		}
@@ -136,10 +138,10 @@ func TestStateDict(t *testing.T) {
 		}
 
 		// Strict load errors name the offending keys and load nothing.
-		bad := freshStateDict(c.dtype)
+		bad := freshStateDict(c.DType)
 		delete(bad, "attn1.to_k.weight")
-		bad["attn1.to_x.weight"] = mk(c.dtype, make([]float64, 64), 8, 8)
-		bad["proj.weight"] = mk(c.dtype, make([]float64, 32), 8, 4)
+		bad["attn1.to_x.weight"] = mk(c.DType, make([]float64, 64), 8, 8)
+		bad["proj.weight"] = mk(c.DType, make([]float64, 32), 8, 4)
 		err = nn.LoadStateDict(store.RootScope(), bad)
 		if err == nil {
 			t.Fatal("LoadStateDict accepted a state dict with missing, unexpected and misshapen keys")
@@ -153,12 +155,12 @@ func TestStateDict(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !sameFloats(flat(before[0]), flat(after[0]), 0) {
+		if !sameFloats(nntest.Flat(before[0]), nntest.Flat(after[0]), 0) {
 			t.Error("a failed LoadStateDict changed the model's output")
 		}
 
 		// Partial load reports what it skipped.
-		partial := freshStateDict(c.dtype)
+		partial := freshStateDict(c.DType)
 		delete(partial, "norm.bias")
 		partial["text_model.embeddings.position_ids"] = tensors.FromValue([]int64{0, 1, 2})
 		rep, err := nn.LoadStateDictPartial(store.RootScope(), partial, false)
@@ -171,11 +173,11 @@ func TestStateDict(t *testing.T) {
 		}
 
 		// A strict load of a good state dict is visible in the variables and in the output.
-		good := freshStateDict(c.dtype)
+		good := freshStateDict(c.DType)
 		want := make(map[string][]float64)
 		for k, v := range good {
 			if v.DType().IsFloat() {
-				want[k] = flat(v)
+				want[k] = nntest.Flat(v)
 			}
 		}
 		if err := nn.LoadStateDict(store.RootScope(), good); err != nil {
@@ -186,7 +188,7 @@ func TestStateDict(t *testing.T) {
 			t.Fatal(err)
 		}
 		for k, w := range want {
-			if !sameFloats(flat(sd2[k]), w, 0) {
+			if !sameFloats(nntest.Flat(sd2[k]), w, 0) {
 				t.Errorf("after LoadStateDict, %q differs from the loaded tensor", k)
 			}
 		}
@@ -194,19 +196,19 @@ func TestStateDict(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if sameFloats(flat(before[0]), flat(loaded[0]), 1e-3) {
+		if sameFloats(nntest.Flat(before[0]), nntest.Flat(loaded[0]), 1e-3) {
 			t.Error("LoadStateDict did not change the model's output")
 		}
 		// The same weights loaded into a fresh store before building give the same output.
 		store2 := model.NewStore()
-		if err := nn.CreateFromStateDict(store2.RootScope(), freshStateDict(c.dtype)); err != nil {
+		if err := nn.CreateFromStateDict(store2.RootScope(), freshStateDict(c.DType)); err != nil {
 			t.Fatal(err)
 		}
-		out2, err := model.CallOnce(c.be, store2, tinyNet, x)
+		out2, err := model.CallOnce(c.Backend, store2, tinyNet, x)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !sameFloats(flat(out2), flat(loaded[0]), 1e-9) {
+		if !sameFloats(nntest.Flat(out2), nntest.Flat(loaded[0]), 1e-9) {
 			t.Error("CreateFromStateDict then build differs from build then LoadStateDict")
 		}
 	})
@@ -224,12 +226,12 @@ func TestKeyMapping(t *testing.T) {
 		t.Errorf("ScopeAt scope = %q", got)
 	}
 	// CLIP-named attention: all four projections with biases under q_proj/k_proj/v_proj/out_proj.
-	forEachBackend(t, func(t *testing.T, c beCase) {
+	nntest.ForEachBackend(t, func(t *testing.T, c nntest.Case) {
 		store := model.NewStore()
-		_, err := model.CallOnce(c.be, store, func(s *model.Scope, x *Node) *Node {
+		_, err := model.CallOnce(c.Backend, store, func(s *model.Scope, x *Node) *Node {
 			return MultiHeadSelfAttention(nn.ScopeAt(s, "encoder.layers.0.self_attn"), x,
 				AttentionConfig{Heads: 2, QKVBias: true, Names: CLIPNames}, nil, true)
-		}, mk(c.dtype, randData(3, 24), 1, 6, 4))
+		}, mk(c.DType, randData(3, 24), 1, 6, 4))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -254,30 +256,30 @@ func TestKeyMapping(t *testing.T) {
 
 // TestLinearKnownWeights pins Linear's weight layout: y = x @ W^T + b with W [out, in].
 func TestLinearKnownWeights(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, c beCase) {
+	nntest.ForEachBackend(t, func(t *testing.T, c nntest.Case) {
 		store := model.NewStore()
 		sd := map[string]*tensors.Tensor{
-			"fc.weight": mk(c.dtype, []float64{1, 2, 3, 4, 5, 6}, 3, 2),
-			"fc.bias":   mk(c.dtype, []float64{1, -1, 0.5}, 3),
+			"fc.weight": mk(c.DType, []float64{1, 2, 3, 4, 5, 6}, 3, 2),
+			"fc.bias":   mk(c.DType, []float64{1, -1, 0.5}, 3),
 		}
 		if err := nn.CreateFromStateDict(store.RootScope(), sd); err != nil {
 			t.Fatal(err)
 		}
-		out, err := model.CallOnce(c.be, store, func(s *model.Scope, x *Node) *Node { return Linear(s.At("fc"), x, 3, true) },
-			mk(c.dtype, []float64{1, 10}, 1, 2))
+		out, err := model.CallOnce(c.Backend, store, func(s *model.Scope, x *Node) *Node { return Linear(s.At("fc"), x, 3, true) },
+			mk(c.DType, []float64{1, 10}, 1, 2))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := flat(out); !sameFloats(got, []float64{22, 42, 65.5}, 1e-5) {
+		if got := nntest.Flat(out); !sameFloats(got, []float64{22, 42, 65.5}, 1e-5) {
 			t.Errorf("Linear with W=[[1,2],[3,4],[5,6]], b=[1,-1,.5] on [1,10] = %v, want [22 42 65.5]", got)
 		}
 		// A checkpoint whose shape disagrees with the layer is reported with the variable's path.
 		bad := model.NewStore()
-		if err := nn.CreateFromStateDict(bad.RootScope(), map[string]*tensors.Tensor{"fc.weight": mk(c.dtype, make([]float64, 6), 2, 3)}); err != nil {
+		if err := nn.CreateFromStateDict(bad.RootScope(), map[string]*tensors.Tensor{"fc.weight": mk(c.DType, make([]float64, 6), 2, 3)}); err != nil {
 			t.Fatal(err)
 		}
-		_, err = model.CallOnce(c.be, bad, func(s *model.Scope, x *Node) *Node { return Linear(s.At("fc"), x, 3, false) },
-			mk(c.dtype, []float64{1, 10}, 1, 2))
+		_, err = model.CallOnce(c.Backend, bad, func(s *model.Scope, x *Node) *Node { return Linear(s.At("fc"), x, 3, false) },
+			mk(c.DType, []float64{1, 10}, 1, 2))
 		if err == nil || !strings.Contains(err.Error(), "/fc/weight") {
 			t.Errorf("building over a misshapen checkpoint: error %v, want one naming /fc/weight", err)
 		}
@@ -285,23 +287,23 @@ func TestLinearKnownWeights(t *testing.T) {
 }
 
 func TestInitialisation(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, c beCase) {
+	nntest.ForEachBackend(t, func(t *testing.T, c nntest.Case) {
 		store := model.NewStore()
 		if err := store.SetRNGStateFromSeed(5); err != nil {
 			t.Fatal(err)
 		}
-		_, err := model.CallOnce(c.be, store, func(s *model.Scope, x *Node) *Node {
+		_, err := model.CallOnce(c.Backend, store, func(s *model.Scope, x *Node) *Node {
 			a := Linear(s.At("fc"), x, 400, true)
 			b := Conv2D(s.At("conv"), Reshape(x, 1, 4, 2, 2), 50, 3, nn.ConvOpts{Padding: nn.Pair(1)}, true)
 			n := BatchNorm(s.At("bn"), b, 0.1, 1e-5)
 			e := Embedding(s.At("emb"), Const(x.Graph(), []int32{0}), 1000, 8, x.DType())
 			return Add(Add(ReduceAllSum(a), ReduceAllSum(n)), ReduceAllSum(e))
-		}, mk(c.dtype, make([]float64, 16), 1, 16))
+		}, mk(c.DType, make([]float64, 16), 1, 16))
 		if err != nil {
 			t.Fatal(err)
 		}
 		check := func(key string, bound float64) {
-			v := flat(store.GetVariable("/" + nn.PathFromKey(key)).MustValue())
+			v := nntest.Flat(store.GetVariable("/" + nn.PathFromKey(key)).MustValue())
 			mean, sq, mx := 0.0, 0.0, 0.0
 			for _, a := range v {
 				mean += a / float64(len(v))
@@ -317,7 +319,7 @@ func TestInitialisation(t *testing.T) {
 		check("fc.weight", 0.25)              // 1/sqrt(16)
 		check("fc.bias", 0.25)                //
 		check("conv.weight", 1/math.Sqrt(36)) // fan_in 4*3*3
-		emb := flat(store.GetVariable("/emb/weight").MustValue())
+		emb := nntest.Flat(store.GetVariable("/emb/weight").MustValue())
 		sq := 0.0
 		for _, a := range emb {
 			sq += a * a / float64(len(emb))
@@ -326,7 +328,7 @@ func TestInitialisation(t *testing.T) {
 			t.Errorf("Embedding weight std %.3f, want ~1 (N(0,1))", math.Sqrt(sq))
 		}
 		for key, want := range map[string]float64{"bn.weight": 1, "bn.bias": 0, "bn.running_mean": 0, "bn.running_var": 1} {
-			for _, a := range flat(store.GetVariable("/" + nn.PathFromKey(key)).MustValue()) {
+			for _, a := range nntest.Flat(store.GetVariable("/" + nn.PathFromKey(key)).MustValue()) {
 				if a != want {
 					t.Fatalf("%s initialised to %g, want %g", key, a, want)
 				}
@@ -336,24 +338,24 @@ func TestInitialisation(t *testing.T) {
 }
 
 func TestBatchNormRunningStats(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, c beCase) {
+	nntest.ForEachBackend(t, func(t *testing.T, c nntest.Case) {
 		const B, C = 4, 2
 		xd := randData(21, B*C*3)
-		x := mk(c.dtype, xd, B, C, 3)
+		x := mk(c.DType, xd, B, C, 3)
 		store := model.NewStore()
 		run := func(training bool) []float64 {
-			out, err := model.CallOnce(c.be, store, func(s *model.Scope, x *Node) *Node {
+			out, err := model.CallOnce(c.Backend, store, func(s *model.Scope, x *Node) *Node {
 				store.SetTraining(x.Graph(), training)
 				return BatchNorm(s.At("bn"), x, 0.1, 1e-5)
 			}, x)
 			if err != nil {
 				t.Fatal(err)
 			}
-			return flat(out)
+			return nntest.Flat(out)
 		}
 		run(true)
-		rm := flat(store.GetVariable("/bn/running_mean").MustValue())
-		rv := flat(store.GetVariable("/bn/running_var").MustValue())
+		rm := nntest.Flat(store.GetVariable("/bn/running_mean").MustValue())
+		rv := nntest.Flat(store.GetVariable("/bn/running_var").MustValue())
 		for ch := range C {
 			var vals []float64
 			for n := range B {
@@ -386,11 +388,11 @@ func TestBatchNormRunningStats(t *testing.T) {
 }
 
 func TestDropoutLayer(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, c beCase) {
+	nntest.ForEachBackend(t, func(t *testing.T, c nntest.Case) {
 		store := model.NewStore()
-		x := mk(c.dtype, randData(31, 1000), 1000)
+		x := mk(c.DType, randData(31, 1000), 1000)
 		run := func(training bool) []float64 {
-			out, err := model.CallOnce(c.be, store, func(s *model.Scope, x *Node) *Node {
+			out, err := model.CallOnce(c.Backend, store, func(s *model.Scope, x *Node) *Node {
 				store.SetTraining(x.Graph(), training)
 				// Subtract nothing from the result: on the onnx backend a graph whose output is its input
 				// parameter itself returns garbage (a backend aliasing bug), and eval Dropout is exactly that.
@@ -399,9 +401,9 @@ func TestDropoutLayer(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			return flat(out)
+			return nntest.Flat(out)
 		}
-		xd := flat(x)
+		xd := nntest.Flat(x)
 		train, eval := run(true), run(false)
 		zeros := 0
 		for i := range xd {
@@ -419,18 +421,6 @@ func TestDropoutLayer(t *testing.T) {
 			t.Errorf("dropout(0.5) zeroed %d of 1000", zeros)
 		}
 	})
-}
-
-func sameInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func sameFloats(a, b []float64, tol float64) bool {

@@ -7,6 +7,7 @@ import (
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/slowai-go/course/slowai/nn"
+	"github.com/slowai-go/course/slowai/nn/internal/nntest"
 )
 
 // allLayersNet runs an image batch x [B, 1, 8, 8] through every layer of the package (and the weightless ops of
@@ -53,12 +54,12 @@ func TestTrainingDecreasesLoss(t *testing.T) {
 		}
 		yd = append(yd, 3*top, 3*left)
 	}
-	forEachBackend(t, func(t *testing.T, c beCase) {
+	nntest.ForEachBackend(t, func(t *testing.T, c nntest.Case) {
 		store := model.NewStore()
 		if err := store.SetRNGStateFromSeed(1); err != nil {
 			t.Fatal(err)
 		}
-		step, err := model.NewExec(c.be, store, func(s *model.Scope, x, y *Node) *Node {
+		step, err := model.NewExec(c.Backend, store, func(s *model.Scope, x, y *Node) *Node {
 			g := x.Graph()
 			store.SetTraining(g, true)
 			loss := ReduceAllMean(Square(Sub(allLayersNet(s, x), y)))
@@ -80,18 +81,18 @@ func TestTrainingDecreasesLoss(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer step.Finalize()
-		x, y := mk(c.dtype, xd, B, 1, 8, 8), mk(c.dtype, yd, B, 2)
+		x, y := mk(c.DType, xd, B, 1, 8, 8), mk(c.DType, yd, B, 2)
 		var losses []float64
 		for range steps {
 			out, err := step.Exec(x, y)
 			if err != nil {
-				t.Fatalf("training step on %s: %v", c.name, err)
+				t.Fatalf("training step on %s: %v", c.Name, err)
 			}
-			losses = append(losses, flat(out[0])[0])
+			losses = append(losses, nntest.Flat(out[0])[0])
 		}
 		first := (losses[0] + losses[1] + losses[2]) / 3
 		last := (losses[steps-1] + losses[steps-2] + losses[steps-3]) / 3
-		t.Logf("%s: loss %.4f -> %.4f over %d SGD steps", c.name, first, last, steps)
+		t.Logf("%s: loss %.4f -> %.4f over %d SGD steps", c.Name, first, last, steps)
 		if !(last < 0.5*first) {
 			t.Errorf("loss fell from %.4f only to %.4f (want below half); all losses: %.4f", first, last, losses)
 		}

@@ -51,14 +51,7 @@ func SD1Config() Config {
 
 // LoadConfig reads dir/config.json over the defaults and validates it.
 func LoadConfig(dir string) (Config, error) {
-	c := DefaultConfig()
-	if err := weights.ReadConfig(dir, &c); err != nil {
-		return c, err
-	}
-	if err := c.Validate(); err != nil {
-		return c, fmt.Errorf("clip: %s: %w", filepath.Join(dir, "config.json"), err)
-	}
-	return c, nil
+	return weights.LoadConfig(dir, "clip", DefaultConfig())
 }
 
 // Validate checks the sizes fit together.
@@ -157,19 +150,7 @@ var loadOptions = weights.Options{
 // Load builds the model described by dir/config.json and loads its checkpoint (model.safetensors,
 // or the fp16 variant) into a fresh store under "/clip".
 func Load(dir string, be compute.Backend) (*Model, error) {
-	cfg, err := LoadConfig(dir)
-	if err != nil {
-		return nil, err
-	}
-	m, err := New(cfg, weights.NewVars("/clip"), be)
-	if err != nil {
-		return nil, err
-	}
-	path, err := weights.FindFile(dir, "")
-	if err != nil {
-		return nil, err
-	}
-	return m, m.LoadWeights(path)
+	return weights.LoadDir(dir, "/clip", be, LoadConfig, New)
 }
 
 // LoadWeights checks and loads a checkpoint file into the model's Vars.
@@ -179,12 +160,11 @@ func (m *Model) LoadWeights(path string) error {
 
 // NewRandom builds a model from cfg with seeded random parameters, for benchmarks.
 func NewRandom(cfg Config, be compute.Backend, seed uint64) (*Model, error) {
-	m, err := New(cfg, weights.NewVars("/clip"), be)
-	if err != nil {
-		return nil, err
-	}
-	return m, weights.Randomize(m.Vars, m.Specs, seed)
+	return weights.NewRandom(cfg, "/clip", be, seed, New)
 }
+
+// Params returns where the parameters live and what they are (for the weights helpers).
+func (m *Model) Params() (weights.Vars, *weights.Specs) { return m.Vars, m.Specs }
 
 // Output holds the graph values of a forward pass.
 type Output struct {

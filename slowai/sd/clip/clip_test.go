@@ -1,69 +1,26 @@
 package clip
 
 import (
-	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/gomlx/compute"
 
-	"github.com/slowai-go/course/slowai/backend"
 	"github.com/slowai-go/course/slowai/safetensors"
 	"github.com/slowai-go/course/slowai/sd/weights"
+	"github.com/slowai-go/course/slowai/sd/weights/weightstest"
 )
 
-// backends returns the go backend and, when its library loads, onnx.
-func backends(t *testing.T) map[string]compute.Backend {
-	t.Helper()
-	out := map[string]compute.Backend{}
-	be, err := backend.NewNamed("go")
-	if err != nil {
-		t.Fatalf("go backend: %v", err)
-	}
-	out["go"] = be
-	if be, err := tryBackend("onnx"); err == nil {
-		out["onnx"] = be
-	} else {
-		t.Logf("onnx backend unavailable, skipped: %v", err)
-	}
-	return out
-}
-
-// tryBackend turns a panic from a backend that cannot start into an error.
-func tryBackend(name string) (be compute.Backend, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%v", r)
-		}
-	}()
-	return backend.NewNamed(name)
-}
-
 func TestGolden(t *testing.T) {
-	for name, be := range backends(t) {
-		t.Run(name, func(t *testing.T) {
-			n := 0
-			err := CheckGolden("testdata", be, func(tensor string, maxErr, tol float64, pass bool) {
-				n++
-				t.Logf("%-20s max|err| %.2e (tol %.0e) pass=%v", tensor, maxErr, tol, pass)
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if n != 2+3 {
-				t.Errorf("compared %d tensors, want 5", n)
-			}
-		})
-	}
+	weightstest.Golden(t, 2+3, func(be compute.Backend, report weights.ReportFunc) error {
+		return CheckGolden("testdata", be, report)
+	})
 }
 
 // TestEncode checks the host-level API against the reference for a single prompt (a batch of 1
 // with a shorter sequence than the golden batch exercises the position slicing).
 func TestEncode(t *testing.T) {
-	be, err := backend.NewNamed("go")
-	if err != nil {
-		t.Fatal(err)
-	}
+	be := weightstest.GoBackend(t)
 	m, err := Load("testdata", be)
 	if err != nil {
 		t.Fatal(err)
@@ -124,10 +81,7 @@ func TestSD1Size(t *testing.T) {
 
 // TestPooling checks both of transformers' pooling rules on rows with and without an eos token.
 func TestPooling(t *testing.T) {
-	be, err := backend.NewNamed("go")
-	if err != nil {
-		t.Fatal(err)
-	}
+	be := weightstest.GoBackend(t)
 	rows := [][]int{
 		{49406, 320, 1125, 49407, 49407, 49407}, // eos at 3
 		{49406, 320, 1125, 539, 8000, 12},       // no eos: largest id at 0

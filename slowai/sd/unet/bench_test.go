@@ -6,21 +6,14 @@ import (
 
 	"github.com/gomlx/gomlx/core/tensors"
 
-	"github.com/slowai-go/course/slowai/backend"
+	"github.com/slowai-go/course/slowai/sd/weights/weightstest"
 )
 
 // BenchmarkSD1Predict is workload W4: SD v1's full-size UNet (random weights), one forward on a
 // classifier-free-guidance batch of 2 with a 2×77×768 text context, at 32×32 and 64×64 latents.
 // The backend comes from backend.New.
 func BenchmarkSD1Predict(b *testing.B) {
-	be, err := backend.New()
-	if err != nil {
-		b.Fatal(err)
-	}
-	u, err := NewRandom(SD1Config(), be, 1)
-	if err != nil {
-		b.Fatal(err)
-	}
+	u := weightstest.Random(b, SD1Config(), NewRandom)
 	fill := func(n int) []float32 {
 		v := make([]float32, n)
 		for i := range v {
@@ -33,14 +26,10 @@ func BenchmarkSD1Predict(b *testing.B) {
 	for _, size := range []int{32, 64} {
 		b.Run(fmt.Sprintf("%dx%d", size, size), func(b *testing.B) {
 			x := tensors.FromFlatDataAndDimensions(fill(2*4*size*size), 2, 4, size, size)
-			if _, err := u.Predict(x, t, ctx); err != nil { // compile outside the timing
-				b.Fatal(err)
-			}
-			for b.Loop() {
-				if _, err := u.Predict(x, t, ctx); err != nil {
-					b.Fatal(err)
-				}
-			}
+			weightstest.Loop(b, func() error {
+				_, err := u.Predict(x, t, ctx)
+				return err
+			})
 		})
 	}
 }

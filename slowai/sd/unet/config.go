@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 
 	"github.com/slowai-go/course/slowai/sd/weights"
 )
@@ -165,14 +164,7 @@ func SD1Config() Config {
 
 // LoadConfig reads dir/config.json over the defaults and validates it.
 func LoadConfig(dir string) (Config, error) {
-	c := DefaultConfig()
-	if err := weights.ReadConfig(dir, &c); err != nil {
-		return c, err
-	}
-	if _, err := c.resolve(); err != nil {
-		return c, fmt.Errorf("unet: %s: %w", filepath.Join(dir, "config.json"), err)
-	}
-	return c, nil
+	return weights.LoadConfig(dir, "unet", DefaultConfig())
 }
 
 // Validate checks that the config describes a model this package builds.

@@ -338,19 +338,7 @@ func frequencies(dim int, shift float64) []float32 {
 // Load builds the model described by dir/config.json and loads its checkpoint into a fresh store
 // under "/unet".
 func Load(dir string, be compute.Backend) (*Model, error) {
-	cfg, err := LoadConfig(dir)
-	if err != nil {
-		return nil, err
-	}
-	u, err := New(cfg, weights.NewVars("/unet"), be)
-	if err != nil {
-		return nil, err
-	}
-	path, err := weights.FindFile(dir, "")
-	if err != nil {
-		return nil, err
-	}
-	return u, u.LoadWeights(path)
+	return weights.LoadDir(dir, "/unet", be, LoadConfig, New)
 }
 
 // LoadWeights checks and loads a checkpoint file into the model's Vars.
@@ -360,12 +348,11 @@ func (u *Model) LoadWeights(path string) error {
 
 // NewRandom builds a model from cfg with seeded random parameters, for benchmarks.
 func NewRandom(cfg Config, be compute.Backend, seed uint64) (*Model, error) {
-	u, err := New(cfg, weights.NewVars("/unet"), be)
-	if err != nil {
-		return nil, err
-	}
-	return u, weights.Randomize(u.Vars, u.Specs, seed)
+	return weights.NewRandom(cfg, "/unet", be, seed, New)
 }
+
+// Params returns where the parameters live and what they are (for the weights helpers).
+func (u *Model) Params() (weights.Vars, *weights.Specs) { return u.Vars, u.Specs }
 
 // taps records intermediate values by name when non-nil (for the golden debug tensors).
 type taps map[string]*Node

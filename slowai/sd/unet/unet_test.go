@@ -2,7 +2,6 @@ package unet
 
 import (
 	"encoding/json"
-	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -15,74 +14,16 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 
-	"github.com/slowai-go/course/slowai/backend"
 	"github.com/slowai-go/course/slowai/safetensors"
 	"github.com/slowai-go/course/slowai/sd/vae"
 	"github.com/slowai-go/course/slowai/sd/weights"
+	"github.com/slowai-go/course/slowai/sd/weights/weightstest"
 )
 
-// backends returns the go backend and, when its library loads, onnx.
-func backends(t *testing.T) map[string]compute.Backend {
-	t.Helper()
-	out := map[string]compute.Backend{}
-	be, err := backend.NewNamed("go")
-	if err != nil {
-		t.Fatalf("go backend: %v", err)
-	}
-	out["go"] = be
-	if be, err := tryBackend("onnx"); err == nil {
-		out["onnx"] = be
-	} else {
-		t.Logf("onnx backend unavailable, skipped: %v", err)
-	}
-	return out
-}
-
-// tryBackend turns a panic from a backend that cannot start into an error.
-func tryBackend(name string) (be compute.Backend, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%v", r)
-		}
-	}()
-	return backend.NewNamed(name)
-}
-
 func TestGolden(t *testing.T) {
-	for name, be := range backends(t) {
-		t.Run(name, func(t *testing.T) {
-			n := 0
-			err := CheckGolden("testdata", be, func(tensor string, maxErr, tol float64, pass bool) {
-				n++
-				t.Logf("%-28s max|err| %.2e (tol %.0e) pass=%v", tensor, maxErr, tol, pass)
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if n != 2+11 {
-				t.Errorf("compared %d tensors, want 13", n)
-			}
-		})
-	}
-}
-
-func goBackend(t *testing.T) compute.Backend {
-	t.Helper()
-	be, err := backend.NewNamed("go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return be
-}
-
-func maxDiff(t *testing.T, got *tensors.Tensor, want []float32, wantShape []int) float64 {
-	t.Helper()
-	g, shape := weights.Float32s(got)
-	d, err := weights.MaxAbsDiff(g, shape, want, wantShape)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
+	weightstest.Golden(t, 2+11, func(be compute.Backend, report weights.ReportFunc) error {
+		return CheckGolden("testdata", be, report)
+	})
 }
 
 // TestSD1Size builds (without values) the full Stable Diffusion v1 UNet and checks its parameter
@@ -104,7 +45,7 @@ func TestSD1Size(t *testing.T) {
 // proj_out as [C, C] Linear weights instead of [C, C, 1, 1] convs, as SD 2 checkpoints store
 // them): a 1×1 conv and a Linear are the same map, so Predict must reproduce out_sample.
 func TestLinearProjection(t *testing.T) {
-	be := goBackend(t)
+	be := weightstest.GoBackend(t)
 	src, err := safetensors.Open("testdata/diffusion_pytorch_model.safetensors")
 	if err != nil {
 		t.Fatal(err)
@@ -154,7 +95,7 @@ func TestLinearProjection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := maxDiff(t, out, want, wantShape)
+	d := weightstest.MaxDiff(t, out, want, wantShape)
 	t.Logf("Predict with linear projections: max err %.2e", d)
 	if d > 1e-3 {
 		t.Errorf("max err %g > 1e-3", d)
@@ -169,7 +110,7 @@ func TestLinearProjection(t *testing.T) {
 // resnet-only mid block, linear projections, scale-shift time conditioning, and odd, non-square
 // latents (which make the up path resize to the skip sizes instead of doubling).
 func TestVariants(t *testing.T) {
-	be := goBackend(t)
+	be := weightstest.GoBackend(t)
 	base := func() Config {
 		c, err := LoadConfig("testdata")
 		if err != nil {
@@ -232,7 +173,7 @@ func TestVariants(t *testing.T) {
 }
 
 func TestResizeNearest(t *testing.T) {
-	be := goBackend(t)
+	be := weightstest.GoBackend(t)
 	// 1×1×2×3 -> 3×5: rows read floor(i·2/3) = 0,0,1; columns floor(j·3/5) = 0,0,1,1,2.
 	x := tensors.FromFlatDataAndDimensions([]float32{1, 2, 3, 4, 5, 6}, 1, 1, 2, 3)
 	got, err := ExecOnce(be, func(x *Node) *Node { return resizeNearest(x, 3, 5) }, x)
@@ -282,7 +223,7 @@ func TestConfigParsing(t *testing.T) {
 // output with the VAE, and differentiates through both: models under distinct prefixes share a
 // graph, as a pipeline with loss guidance needs.
 func TestComposedGraph(t *testing.T) {
-	be := goBackend(t)
+	be := weightstest.GoBackend(t)
 	u, err := Load("testdata", be)
 	if err != nil {
 		t.Fatal(err)
@@ -313,7 +254,7 @@ func TestComposedGraph(t *testing.T) {
 		t.Fatal(err)
 	}
 	w, wShape := weights.Float32s(want)
-	if d := maxDiff(t, outs[0], w, wShape); d > 1e-5 {
+	if d := weightstest.MaxDiff(t, outs[0], w, wShape); d > 1e-5 {
 		t.Errorf("composed graph differs from Predict+Decode by %g", d)
 	}
 	g, _ := weights.Float32s(outs[1])

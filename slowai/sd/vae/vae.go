@@ -61,14 +61,7 @@ func SD1Config() Config {
 
 // LoadConfig reads dir/config.json over the defaults and validates it.
 func LoadConfig(dir string) (Config, error) {
-	c := DefaultConfig()
-	if err := weights.ReadConfig(dir, &c); err != nil {
-		return c, err
-	}
-	if err := c.Validate(); err != nil {
-		return c, fmt.Errorf("vae: %s: %w", filepath.Join(dir, "config.json"), err)
-	}
-	return c, nil
+	return weights.LoadConfig(dir, "vae", DefaultConfig())
 }
 
 // Validate checks that the config describes a model this package builds.
@@ -304,19 +297,7 @@ var loadOptions = weights.Options{
 // Load builds the model described by dir/config.json and loads its checkpoint into a fresh store
 // under "/vae".
 func Load(dir string, be compute.Backend) (*Model, error) {
-	cfg, err := LoadConfig(dir)
-	if err != nil {
-		return nil, err
-	}
-	m, err := New(cfg, weights.NewVars("/vae"), be)
-	if err != nil {
-		return nil, err
-	}
-	path, err := weights.FindFile(dir, "")
-	if err != nil {
-		return nil, err
-	}
-	return m, m.LoadWeights(path)
+	return weights.LoadDir(dir, "/vae", be, LoadConfig, New)
 }
 
 // LoadWeights checks and loads a checkpoint file (current or legacy attention names) into Vars.
@@ -326,12 +307,11 @@ func (m *Model) LoadWeights(path string) error {
 
 // NewRandom builds a model from cfg with seeded random parameters, for benchmarks.
 func NewRandom(cfg Config, be compute.Backend, seed uint64) (*Model, error) {
-	m, err := New(cfg, weights.NewVars("/vae"), be)
-	if err != nil {
-		return nil, err
-	}
-	return m, weights.Randomize(m.Vars, m.Specs, seed)
+	return weights.NewRandom(cfg, "/vae", be, seed, New)
 }
+
+// Params returns where the parameters live and what they are (for the weights helpers).
+func (m *Model) Params() (weights.Vars, *weights.Specs) { return m.Vars, m.Specs }
 
 // taps records intermediate values by name when non-nil (for the golden debug tensors).
 type taps map[string]*Node

@@ -2,7 +2,6 @@ package vae
 
 import (
 	"encoding/binary"
-	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -16,63 +15,15 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 
-	"github.com/slowai-go/course/slowai/backend"
 	"github.com/slowai-go/course/slowai/safetensors"
 	"github.com/slowai-go/course/slowai/sd/weights"
+	"github.com/slowai-go/course/slowai/sd/weights/weightstest"
 )
 
-// backends returns the go backend and, when its library loads, onnx.
-func backends(t *testing.T) map[string]compute.Backend {
-	t.Helper()
-	out := map[string]compute.Backend{}
-	be, err := backend.NewNamed("go")
-	if err != nil {
-		t.Fatalf("go backend: %v", err)
-	}
-	out["go"] = be
-	if be, err := tryBackend("onnx"); err == nil {
-		out["onnx"] = be
-	} else {
-		t.Logf("onnx backend unavailable, skipped: %v", err)
-	}
-	return out
-}
-
-// tryBackend turns a panic from a backend that cannot start into an error.
-func tryBackend(name string) (be compute.Backend, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%v", r)
-		}
-	}()
-	return backend.NewNamed(name)
-}
-
 func TestGolden(t *testing.T) {
-	for name, be := range backends(t) {
-		t.Run(name, func(t *testing.T) {
-			n := 0
-			err := CheckGolden("testdata", be, func(tensor string, maxErr, tol float64, pass bool) {
-				n++
-				t.Logf("%-24s max|err| %.2e (tol %.0e) pass=%v", tensor, maxErr, tol, pass)
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if n != 10 {
-				t.Errorf("compared %d tensors, want 10", n)
-			}
-		})
-	}
-}
-
-func goBackend(t *testing.T) compute.Backend {
-	t.Helper()
-	be, err := backend.NewNamed("go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return be
+	weightstest.Golden(t, 10, func(be compute.Backend, report weights.ReportFunc) error {
+		return CheckGolden("testdata", be, report)
+	})
 }
 
 func golden(t *testing.T) *safetensors.File {
@@ -100,7 +51,7 @@ func compare(t *testing.T, what string, got *tensors.Tensor, f *safetensors.File
 
 // TestHostAPI checks Encode, Decode and Sample, the calls a pipeline makes.
 func TestHostAPI(t *testing.T) {
-	m, err := Load("testdata", goBackend(t))
+	m, err := Load("testdata", weightstest.GoBackend(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +101,7 @@ func TestHostAPI(t *testing.T) {
 // TestDecodeGradient differentiates L(z) = Σ decode(z)·W through the decoder and compares
 // with central finite differences at a few latent coordinates.
 func TestDecodeGradient(t *testing.T) {
-	for name, be := range backends(t) {
+	for name, be := range weightstest.Backends(t) {
 		t.Run(name, func(t *testing.T) { testDecodeGradient(t, be) })
 	}
 }
@@ -222,7 +173,7 @@ func testDecodeGradient(t *testing.T, be compute.Backend) {
 // TestLegacyNames rewrites the checkpoint with the pre-0.14 attention names (query, key, value,
 // proj_attn), two of them as 1×1 conv weights, and checks it loads to exactly the same variables.
 func TestLegacyNames(t *testing.T) {
-	be := goBackend(t)
+	be := weightstest.GoBackend(t)
 	ref, err := Load("testdata", be)
 	if err != nil {
 		t.Fatal(err)
@@ -332,7 +283,7 @@ func toHalf(f float32) uint16 {
 // TestFP16Variant stores the checkpoint as F16 under the fp16 variant's file name: Load must
 // find it, widen it to float32, and decode close to the float32 reference.
 func TestFP16Variant(t *testing.T) {
-	be := goBackend(t)
+	be := weightstest.GoBackend(t)
 	src, err := safetensors.Open("testdata/diffusion_pytorch_model.safetensors")
 	if err != nil {
 		t.Fatal(err)

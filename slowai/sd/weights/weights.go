@@ -159,3 +159,16 @@ func sortedKeys[V any](m map[string]V) []string {
 	slices.Sort(keys)
 	return keys
 }
+
+// LoadConfig reads dir/config.json over defaults (see ReadConfig) and validates the result; a
+// validation error names the component ("unet", "vae", ...) and the file.
+func LoadConfig[C interface{ Validate() error }](dir, component string, defaults C) (C, error) {
+	c := defaults
+	if err := ReadConfig(dir, &c); err != nil {
+		return c, err
+	}
+	if err := c.Validate(); err != nil {
+		return c, fmt.Errorf("%s: %s: %w", component, filepath.Join(dir, "config.json"), err)
+	}
+	return c, nil
+}

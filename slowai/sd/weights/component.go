@@ -1,0 +1,45 @@
+package weights
+
+import "github.com/gomlx/compute"
+
+// Component is what the shared constructors need from a model (clip, vae, unet): its parameters,
+// and how it loads a checkpoint file into them (with its own renames and ignores).
+type Component interface {
+	Params() (Vars, *Specs)
+	LoadWeights(path string) error
+}
+
+// Build makes a component from its config, with its parameters under vars (package-level New).
+type Build[C any, M Component] func(cfg C, vars Vars, be compute.Backend) (M, error)
+
+// LoadDir builds the component described by dir/config.json (read with loadConfig) under a fresh
+// store at prefix, and loads dir's checkpoint (full precision, else the fp16 variant) into it.
+// On a checkpoint error the built model is returned along with the error.
+func LoadDir[C any, M Component](dir, prefix string, be compute.Backend, loadConfig func(dir string) (C, error), build Build[C, M]) (M, error) {
+	var zero M
+	cfg, err := loadConfig(dir)
+	if err != nil {
+		return zero, err
+	}
+	m, err := build(cfg, NewVars(prefix), be)
+	if err != nil {
+		return zero, err
+	}
+	path, err := FindFile(dir, "")
+	if err != nil {
+		return zero, err
+	}
+	return m, m.LoadWeights(path)
+}
+
+// NewRandom builds a component from cfg under a fresh store at prefix, with seeded random
+// parameters (see Randomize), for benchmarks and shape tests without a checkpoint.
+func NewRandom[C any, M Component](cfg C, prefix string, be compute.Backend, seed uint64, build Build[C, M]) (M, error) {
+	m, err := build(cfg, NewVars(prefix), be)
+	if err != nil {
+		var zero M
+		return zero, err
+	}
+	v, s := m.Params()
+	return m, Randomize(v, s, seed)
+}
