@@ -269,8 +269,19 @@ func GlobalAvgPool2D(x *Node) *Node {
 // UpsampleNearest2D is F.interpolate(x, scale_factor=factor, mode="nearest") for an integer factor on NCHW input.
 func UpsampleNearest2D(x *Node, factor int) *Node {
 	d := x.Shape().Dimensions
-	y := Reshape(x, d[0], d[1], d[2], 1, d[3], 1)
-	y = BroadcastToDims(y, d[0], d[1], d[2], factor, d[3], factor)
+	rows := d[0] * d[1] * d[2]
+	// Columns are repeated by concatenating copies on a new last axis, then whole rows by broadcasting: ONNX
+	// Runtime copies both in long runs, whereas a single broadcast to [.., H, f, W, f] repeats each element
+	// separately and ran 3x slower than the two steps together (0.46 s vs 0.14 s at 1x512x128x128, x2).
+	y := Reshape(x, rows, d[3], 1)
+	if factor > 1 {
+		copies := make([]*Node, factor)
+		for i := range copies {
+			copies[i] = y
+		}
+		y = Concatenate(copies, 2)
+	}
+	y = BroadcastToDims(Reshape(y, rows, 1, d[3]*factor), rows, factor, d[3]*factor)
 	return Reshape(y, d[0], d[1], d[2]*factor, d[3]*factor)
 }
 
@@ -344,8 +355,10 @@ func ScaledDotProductAttention(q, k, v, mask *Node, causal bool) *Node {
 		exceptions.Panicf("nn.ScaledDotProductAttention: want q [B,H,Tq,D], k [B,H,Tk,D], v [B,H,Tk,Dv]; got %s, %s, %s",
 			q.Shape(), k.Shape(), v.Shape())
 	}
-	scores := Einsum("bhqd,bhkd->bhqk", q, k)
-	scores = MulScalar(scores, 1/math.Sqrt(float64(qd[3])))
+	// The scale goes on q and the softmax's division on the output: both are then applied to [.., T, D]
+	// tensors instead of the [.., Tq, Tk] scores, which at SD's 4096 tokens are a GiB each and make
+	// attention memory-bound (each pass over them costs about as much as a matrix product).
+	scores := Einsum("bhqd,bhkd->bhqk", MulScalar(q, 1/math.Sqrt(float64(qd[3]))), k)
 	full := scores.Shape().Dimensions
 	if mask != nil {
 		m := broadcastMask(mask, full)
@@ -362,8 +375,14 @@ func ScaledDotProductAttention(q, k, v, mask *Node, causal bool) *Node {
 		allowed := BroadcastToDims(Reshape(GreaterOrEqual(rows, cols), 1, 1, full[2], full[3]), full...)
 		scores = Where(allowed, scores, lowestLike(scores))
 	}
-	probs := Softmax(scores, -1)
-	return Einsum("bhqk,bhkd->bhqd", probs, v)
+	if q.Graph().Backend().Capabilities().Operations[compute.OpTypeFusedSoftmax] {
+		// The engine's fused softmax (the pure-Go one has it) makes one pass already.
+		return Einsum("bhqk,bhkd->bhqd", Softmax(scores, -1), v)
+	}
+	// softmax(s) v = (exp(s - max s) v) / sum exp(s - max s), the max subtracted for range as in Softmax.
+	weights := Exp(Sub(scores, StopGradient(ReduceAndKeep(scores, ReduceMax, -1))))
+	total := ReduceAndKeep(weights, ReduceSum, -1)
+	return Div(Einsum("bhqk,bhkd->bhqd", weights, v), total)
 }
 
 // lowestLike is a very negative finite scalar of x's dtype: masked scores use it instead of -inf so a row with
