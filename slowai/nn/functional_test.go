@@ -381,3 +381,31 @@ func TestDropout(t *testing.T) {
 	})
 	_ = dtypes.Float32
 }
+
+// TestAttentionInBlocks forces ScaledDotProductAttention to split the queries into uneven blocks
+// (2, 2, 1) and checks masks, the causal offset and gradients against the same reference.
+func TestAttentionInBlocks(t *testing.T) {
+	const B, Tq, Tk, C, H = 2, 5, 4, 4, 2
+	saved := MaxAttentionScores
+	MaxAttentionScores = 2 * B * H * Tq // two queries' scores in self-attention (Tk = Tq)
+	defer func() { MaxAttentionScores = saved }()
+	if got := queryBlock([]int{B, H, Tq, Tq}); got != 2 {
+		t.Fatalf("queryBlock = %d, want 2", got)
+	}
+	selfQ := randT(85, B, Tq, C)
+	sd := nntest.Flat(selfQ)
+	wantCausal := refAttention(sd, sd, sd, B, Tq, Tq, C, H, true, nil)
+	causal := func(in []*Node) *Node { return Attention(in[0], in[0], in[0], H, nil, true) }
+	q, k, v := randT(86, B, Tq, C), randT(87, B, Tk, C), randT(88, B, Tk, C)
+	qd, kd, vd := nntest.Flat(q), nntest.Flat(k), nntest.Flat(v)
+	add := randT(89, Tq, Tk)
+	ad := nntest.Flat(add)
+	wantAdd := refAttention(qd, kd, vd, B, Tq, Tk, C, H, false, func(b, h, i, j int) (bool, float64) { return true, ad[i*Tk+j] })
+	crossAdd := func(in []*Node) *Node { return Attention(in[0], in[1], in[2], H, in[3], false) }
+	nntest.ForEachBackend(t, func(t *testing.T, c nntest.Case) {
+		checkForward(t, c, "blocked causal", causal, wantCausal, []int{B, Tq, C}, 10*c.FwdTol(), selfQ)
+		checkGrad(t, c, "blocked causal", causal, []int{0}, selfQ)
+		checkForward(t, c, "blocked additive mask", crossAdd, wantAdd, []int{B, Tq, C}, 10*c.FwdTol(), q, k, v, add)
+		checkGrad(t, c, "blocked additive mask", crossAdd, []int{0, 1, 2, 3}, q, k, v, add)
+	})
+}

@@ -179,32 +179,49 @@ func (f *File) Raw(name string) (Info, []byte, error) {
 
 // Float32 reads a floating-point tensor (F64, F32, F16 or BF16) as float32, with its shape.
 func (f *File) Float32(name string) ([]float32, []int, error) {
-	info, buf, err := f.Raw(name)
-	if err != nil {
-		return nil, nil, err
+	info, ok := f.infos[name]
+	if !ok {
+		return nil, nil, fmt.Errorf("safetensors %s: no tensor %q", f.Path, name)
 	}
 	out := make([]float32, info.Size())
-	switch info.DType {
-	case "F32":
-		for i := range out {
-			out[i] = math.Float32frombits(binary.LittleEndian.Uint32(buf[4*i:]))
-		}
-	case "F64":
-		for i := range out {
-			out[i] = float32(math.Float64frombits(binary.LittleEndian.Uint64(buf[8*i:])))
-		}
-	case "F16":
-		for i := range out {
-			out[i] = HalfToFloat32(binary.LittleEndian.Uint16(buf[2*i:]))
-		}
-	case "BF16":
-		for i := range out {
-			out[i] = math.Float32frombits(uint32(binary.LittleEndian.Uint16(buf[2*i:])) << 16)
-		}
-	default:
-		return nil, nil, fmt.Errorf("safetensors %s: tensor %q is %s, expected a float type", f.Path, name, info.DType)
+	if err := f.Float32Into(name, out); err != nil {
+		return nil, nil, err
 	}
 	return out, info.Shape, nil
+}
+
+// Float32Into reads a floating-point tensor (F64, F32, F16 or BF16) as float32 into dst, which
+// must hold exactly its number of elements: it lets callers decode straight into memory they own
+// (a backend's buffer) instead of holding a second copy.
+func (f *File) Float32Into(name string, dst []float32) error {
+	info, buf, err := f.Raw(name)
+	if err != nil {
+		return err
+	}
+	if len(dst) != info.Size() {
+		return fmt.Errorf("safetensors %s: tensor %q has %d elements %v, destination holds %d", f.Path, name, info.Size(), info.Shape, len(dst))
+	}
+	switch info.DType {
+	case "F32":
+		for i := range dst {
+			dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(buf[4*i:]))
+		}
+	case "F64":
+		for i := range dst {
+			dst[i] = float32(math.Float64frombits(binary.LittleEndian.Uint64(buf[8*i:])))
+		}
+	case "F16":
+		for i := range dst {
+			dst[i] = HalfToFloat32(binary.LittleEndian.Uint16(buf[2*i:]))
+		}
+	case "BF16":
+		for i := range dst {
+			dst[i] = math.Float32frombits(uint32(binary.LittleEndian.Uint16(buf[2*i:])) << 16)
+		}
+	default:
+		return fmt.Errorf("safetensors %s: tensor %q is %s, expected a float type", f.Path, name, info.DType)
+	}
+	return nil
 }
 
 // Float64 reads a floating-point tensor as float64 (exactly, for F64 data).

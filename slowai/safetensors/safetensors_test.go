@@ -52,6 +52,13 @@ func TestRoundTrip(t *testing.T) {
 	if _, _, err := f.Float32("a.ids"); err == nil {
 		t.Error("reading I64 as float should fail")
 	}
+	dst := make([]float32, 6)
+	if err := f.Float32Into("b.weight", dst); err != nil || dst[2] != 3.5 || dst[5] != -7 {
+		t.Errorf("Float32Into = %v %v", dst, err)
+	}
+	if err := f.Float32Into("b.weight", dst[:5]); err == nil || !strings.Contains(err.Error(), "6 elements") || !strings.Contains(err.Error(), path) {
+		t.Errorf("Float32Into with a short destination: %v", err)
+	}
 	// Header is padded to 8 bytes, as the reference writer does.
 	raw, _ := os.ReadFile(path)
 	if n := binary.LittleEndian.Uint64(raw); n%8 != 0 {

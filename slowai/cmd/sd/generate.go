@@ -33,6 +33,9 @@ func generate(ctx context.Context, args []string) error {
 	revision := fs.String("revision", "main", "revision of -repo")
 	out := fs.String("out", "out.png", "where to write the PNG")
 	beName := fs.String("backend", "", "go, onnx or xla (default: the fastest available)")
+	random := fs.Bool("random", false, "use full-size SD v1 networks with random weights instead of a checkpoint (for timing and memory; the picture is noise)")
+	tokDir := fs.String("tokenizer", "slowai/sd/tokenizer/testdata", "with -random: folder with the CLIP vocab.json and merges.txt")
+	mem := fs.Bool("mem", false, "print resident memory after loading and after each step, and the peak at the end (Linux)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -65,7 +68,7 @@ func generate(ctx context.Context, args []string) error {
 		opts.InitImage, opts.Strength = &img, *strength
 	}
 	dir := *weightsDir
-	if dir == "" {
+	if dir == "" && !*random {
 		d, err := hub.CachedDir(*repo, *revision)
 		if err != nil {
 			return fmt.Errorf("generate: no complete copy of %s in the Hugging Face cache (%v); %s, or pass -weights DIR",
@@ -78,11 +81,20 @@ func generate(ctx context.Context, args []string) error {
 		return err
 	}
 	start := time.Now()
-	sd, err := pipeline.Load(dir, be)
+	var sd *pipeline.StableDiffusion
+	if *random {
+		sd, err = pipeline.NewRandomSD1(*tokDir, be, *seed)
+		dir = "random SD v1 weights"
+	} else {
+		sd, err = pipeline.Load(dir, be)
+	}
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "loaded %s in %.1fs\n", dir, time.Since(start).Seconds())
+	if *mem {
+		printMemory("after loading")
+	}
 	var bar *progress.Bar
 	opts.Callback = func(s pipeline.Step) {
 		if bar == nil {
@@ -90,6 +102,9 @@ func generate(ctx context.Context, args []string) error {
 		}
 		bar.SetSuffix("t=%.0f", s.Timestep)
 		bar.Add(1)
+		if *mem {
+			printMemory(fmt.Sprintf("after step %d", s.Index+1))
+		}
 	}
 	start = time.Now()
 	res, err := sd.Generate(ctx, opts)
@@ -103,6 +118,9 @@ func generate(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Printf("wrote %s (%d×%d, %d steps in %.1fs)\n", *out, res.Image.W, res.Image.H, len(res.Timesteps), time.Since(start).Seconds())
+	if *mem {
+		printMemory("at the end")
+	}
 	return nil
 }
 

@@ -97,9 +97,14 @@ func (sd *StableDiffusion) Generate(ctx context.Context, opts Options) (*Result,
 	if err != nil {
 		return nil, err
 	}
+	defer r.close()
+	sd.release(sd.TextEncoder)
 	latents, start, err := r.startLatents()
 	if err != nil {
 		return nil, err
+	}
+	if opts.InitImage != nil {
+		sd.release(sd.VAE)
 	}
 	ts := r.sched.Timesteps()
 	total := len(ts) - start
@@ -111,10 +116,13 @@ func (sd *StableDiffusion) Generate(ctx context.Context, opts Options) (*Result,
 			return nil, err
 		}
 	}
+	sd.release(sd.UNet)
+	r.close()
 	raw, err := sd.DecodeRaw(latents, r.shape)
 	if err != nil {
 		return nil, err
 	}
+	sd.release(sd.VAE)
 	return &Result{
 		Image:     Image{H: r.h, W: r.w, Pix: Clamp01(raw)},
 		Latents:   latents,
@@ -122,6 +130,22 @@ func (sd *StableDiffusion) Generate(ctx context.Context, opts Options) (*Result,
 		Raw:       raw,
 		Timesteps: ts[start:],
 	}, nil
+}
+
+// release frees a network's compiled graph and engine memory between the stages of Generate,
+// unless KeepCompiled is set.
+func (sd *StableDiffusion) release(m interface{ Release() }) {
+	if !sd.KeepCompiled {
+		m.Release()
+	}
+}
+
+// close frees what this run compiled for itself (the loss guide's graph).
+func (r *run) close() {
+	if r.guide != nil {
+		r.guide.exec.Finalize()
+		r.guide = nil
+	}
 }
 
 // prepare checks the options and sets up text, scheduler and noise.

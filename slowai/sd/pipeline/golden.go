@@ -144,8 +144,7 @@ func CheckGolden(dir string, be compute.Backend, report weights.ReportFunc) erro
 	for i, v := range res.Latents {
 		dec[i] = v / float32(sd.ScalingFactor())
 	}
-	// decoder_input is latents/scaling_factor, so the latents' tolerance grows by the same factor.
-	c.floats("decoder_input", dec, shape, tolModel/sd.ScalingFactor())
+	c.floats("decoder_input", dec, shape, tolModel)
 	c.floats("decoded_raw", res.Raw, []int{1, 3, res.Image.H, res.Image.W}, tolModel)
 	c.floats("image_float", res.Image.HWC(), []int{1, res.Image.H, res.Image.W, 3}, tolModel)
 	b := res.Image.Bytes()

@@ -174,6 +174,15 @@ func TestSeedsAndPrompts(t *testing.T) {
 	if !slices.Equal(a.Latents, b.Latents) {
 		t.Error("the same seed gave different latents")
 	}
+	// Generate released the compiled networks after a and recompiled them for b; keeping them
+	// compiled must not change anything either.
+	sd.KeepCompiled = true
+	kept := generate(t, sd, base)
+	kept2 := generate(t, sd, base)
+	sd.KeepCompiled = false
+	if !slices.Equal(a.Latents, kept.Latents) || !slices.Equal(a.Latents, kept2.Latents) || !slices.Equal(a.Raw, kept2.Raw) {
+		t.Error("KeepCompiled changed the result")
+	}
 	o := base
 	o.Seed = 2
 	if c := generate(t, sd, o); maxAbs(a.Latents, c.Latents) < 1e-3 {

@@ -16,11 +16,12 @@ import (
 const (
 	tolSample   = 1e-4 // absolute: scaled inputs, prev samples, predicted x0, float timesteps
 	tolRelative = 1e-6 // relative: sigmas, alphas_cumprod, scale factors, init_noise_sigma
-	// tolLMS is absolute, for the LMS coefficients. diffusers integrates the Lagrange basis with
-	// scipy's quad while evaluating it in float32 torch arithmetic, so its coefficients carry
-	// float32 noise (up to 1.4e-7 in the golden data; lms_test.go reproduces them exactly by
-	// emulating that). Our integral is exact, so 1e-8 is out of reach; 5e-7 is ~8 float32 ulps.
-	tolLMS = 5e-7
+	// tolLMS is the README's absolute tolerance for lms_coeffs, met by DiffusersCoefficient (the
+	// golden values are diffusers' quad over a float32-evaluated integrand, reproduced exactly).
+	tolLMS = 1e-8
+	// tolLMSExact bounds the exact integrals Step uses against the same golden values: they differ
+	// by diffusers' float32 rounding, up to 1.4e-7 (~2 float32 ulps of σ-sized numbers).
+	tolLMSExact = 5e-7
 )
 
 // goldenIndex is the part of a golden schedulers/index.json that CheckGolden reads.
@@ -252,7 +253,7 @@ func checkRollout(s Scheduler, path string, n int, hasX0 bool, label string, rep
 	for k := range ones {
 		ones[k] = 1
 	}
-	var errScaled, errPrev, errX0 float64
+	var errScaled, errPrev, errX0, errExact float64
 	for i := 0; i < T; i++ {
 		step := func(a []float32) []float32 { return a[i*per : (i+1)*per] }
 		if wantScales != nil {
@@ -276,7 +277,10 @@ func checkRollout(s Scheduler, path string, n int, hasX0 bool, label string, rep
 		if wantCoeffs != nil {
 			c := make([]float64, 4)
 			if l, ok := s.(*LMS); ok {
-				copy(c, l.Coeffs)
+				for j := range l.Coeffs {
+					c[j] = l.DiffusersCoefficient(len(l.Coeffs), i, j)
+					errExact = math.Max(errExact, math.Abs(l.Coeffs[j]-wantCoeffs[4*i+j]))
+				}
 				orders = append(orders, float64(len(l.Coeffs)))
 			}
 			coeffs = append(coeffs, c...)
@@ -294,7 +298,10 @@ func checkRollout(s Scheduler, path string, n int, hasX0 bool, label string, rep
 		rep(label+"/pred_original_samples", errX0, tolSample)
 	}
 	if wantCoeffs != nil {
+		// lms_coeffs: diffusers' own computation of the coefficients, at the README's tolerance;
+		// lms_coeffs_exact: the exact integrals Step multiplies by (see tolLMSExact).
 		rep(label+"/lms_coeffs", maxAbsF64(coeffs, wantCoeffs), tolLMS)
+		rep(label+"/lms_coeffs_exact", errExact, tolLMSExact)
 		rep(label+"/lms_order", maxAbsF64(orders, wantOrders), 0)
 	}
 	if rec != nil {

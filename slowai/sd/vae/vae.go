@@ -451,6 +451,17 @@ func (m *Model) Decode(latents *tensors.Tensor) (*tensors.Tensor, error) {
 	return outs[0], nil
 }
 
+// Release frees the compiled encoder and decoder graphs and the working memory the engine keeps
+// for them; the next Encode or Decode compiles again. The weights stay.
+func (m *Model) Release() {
+	for _, e := range []**model.Exec{&m.encodeExec, &m.decodeExec} {
+		if *e != nil {
+			(*e).Finalize()
+			*e = nil
+		}
+	}
+}
+
 // run executes e, turning graph-building panics (bad input shapes) into errors.
 func run(e *model.Exec, args ...any) (outs []*tensors.Tensor, err error) {
 	defer func() {

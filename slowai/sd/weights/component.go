@@ -21,7 +21,7 @@ func LoadDir[C any, M Component](dir, prefix string, be compute.Backend, loadCon
 	if err != nil {
 		return zero, err
 	}
-	m, err := build(cfg, NewVars(prefix), be)
+	m, err := build(cfg, NewVarsOn(prefix, be), be)
 	if err != nil {
 		return zero, err
 	}
@@ -35,7 +35,7 @@ func LoadDir[C any, M Component](dir, prefix string, be compute.Backend, loadCon
 // NewRandom builds a component from cfg under a fresh store at prefix, with seeded random
 // parameters (see Randomize), for benchmarks and shape tests without a checkpoint.
 func NewRandom[C any, M Component](cfg C, prefix string, be compute.Backend, seed uint64, build Build[C, M]) (M, error) {
-	m, err := build(cfg, NewVars(prefix), be)
+	m, err := build(cfg, NewVarsOn(prefix, be), be)
 	if err != nil {
 		var zero M
 		return zero, err

@@ -1,6 +1,7 @@
 package weights
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -8,6 +9,9 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
@@ -18,14 +22,25 @@ import (
 // Vars locates a model's parameters: variables of Store under Prefix, one per checkpoint key, with
 // the key's dots turned into scope separators ("/unet" + "conv_in.weight" -> "/unet/conv_in/weight").
 // Distinct prefixes let several models share one graph.
+//
+// When Backend is set and keeps its buffers in host memory it shares with Go (ONNX Runtime and
+// pure Go on the CPU), parameters are written straight into that backend's buffers: a 3.4 GB UNet
+// is then held once, outside Go's heap, instead of once in Go's heap (which the garbage collector
+// lets grow to twice its live size) and once more in the backend.
 type Vars struct {
-	Store  *model.Store
-	Prefix string
+	Store   *model.Store
+	Prefix  string
+	Backend compute.Backend
 }
 
-// NewVars returns Vars for a fresh store under prefix.
+// NewVars returns Vars for a fresh store under prefix, with parameters kept as plain Go tensors.
 func NewVars(prefix string) Vars {
 	return Vars{Store: model.NewStore(), Prefix: prefix}
+}
+
+// NewVarsOn returns Vars for a fresh store under prefix whose parameters live in be's buffers.
+func NewVarsOn(prefix string, be compute.Backend) Vars {
+	return Vars{Store: model.NewStore(), Prefix: prefix, Backend: be}
 }
 
 // Path is the variable path of a checkpoint key.
@@ -153,22 +168,52 @@ func LoadFile(v Vars, path string, specs *Specs, opts Options) error {
 		return err
 	}
 	for _, sp := range specs.List() {
-		data, _, err := f.Float32(source[sp.Name])
+		err := v.set(sp, func(dst []float32) error { return f.Float32Into(source[sp.Name], dst) })
 		if err != nil {
 			return fmt.Errorf("weights: %w", err)
-		}
-		if err := v.set(sp, data); err != nil {
-			return err
 		}
 	}
 	return nil
 }
 
-// set creates or overwrites the variable for sp.
-func (v Vars) set(sp Spec, data []float32) error {
-	t := tensors.FromFlatDataAndDimensions(data, sp.Shape...)
+// set creates or overwrites the variable for sp, with contents written by fill into a new tensor.
+func (v Vars) set(sp Spec, fill func(dst []float32) error) error {
+	t, err := v.newTensor(sp, fill)
+	if err != nil {
+		return err
+	}
+	return v.store(sp, t)
+}
+
+// newTensor allocates sp's tensor (in the backend's buffers where it shares them) and fills it.
+func (v Vars) newTensor(sp Spec, fill func(dst []float32) error) (*tensors.Tensor, error) {
+	shape := shapes.Make(dtypes.Float32, sp.Shape...)
+	var t *tensors.Tensor
+	if v.Backend != nil && v.Backend.HasSharedBuffers() {
+		var err error
+		if t, err = tensors.FromShapeForBackend(v.Backend, 0, shape); err != nil {
+			return nil, fmt.Errorf("allocating %q %v on %s: %w", sp.Name, sp.Shape, v.Backend.Name(), err)
+		}
+	} else {
+		t = tensors.FromShape(shape)
+	}
+	var fillErr error
+	err := tensors.MutableFlatData(t, func(flat []float32) { fillErr = fill(flat) })
+	if err == nil {
+		err = fillErr
+	}
+	if err != nil {
+		t.FinalizeAll()
+		return nil, err
+	}
+	return t, nil
+}
+
+// store makes t the value of sp's variable, creating it if needed; the old value is freed.
+func (v Vars) store(sp Spec, t *tensors.Tensor) error {
 	if old := v.Variable(sp.Name); old != nil {
 		if !old.Shape().Equal(t.Shape()) {
+			t.FinalizeAll()
 			return fmt.Errorf("weights: variable %q already exists with shape %s, want %v", old.Path(), old.Shape(), sp.Shape)
 		}
 		return old.SetValue(t)
@@ -181,9 +226,10 @@ func (v Vars) set(sp Spec, data []float32) error {
 // seed (the same seed gives the same model). For full-size benchmarks without a checkpoint.
 func Randomize(v Vars, specs *Specs, seed uint64) error {
 	list := specs.List()
-	out := make([][]float32, len(list))
 	// Each tensor gets its own stream, so filling can run in parallel and stay deterministic.
 	var wg sync.WaitGroup
+	errs := make([]error, len(list))
+	values := make([]*tensors.Tensor, len(list))
 	sem := make(chan struct{}, 4)
 	for i, sp := range list {
 		wg.Add(1)
@@ -191,20 +237,31 @@ func Randomize(v Vars, specs *Specs, seed uint64) error {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			out[i] = fill(sp, rand.New(rand.NewPCG(seed, uint64(i))))
+			values[i], errs[i] = v.newTensor(sp, func(dst []float32) error {
+				fillRandom(sp, dst, rand.New(rand.NewPCG(seed, uint64(i))))
+				return nil
+			})
 		}()
 	}
 	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		for _, t := range values {
+			if t != nil {
+				t.FinalizeAll()
+			}
+		}
+		return err
+	}
+	// The store is not safe for concurrent use: variables are created one at a time.
 	for i, sp := range list {
-		if err := v.set(sp, out[i]); err != nil {
+		if err := v.store(sp, values[i]); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func fill(sp Spec, rng *rand.Rand) []float32 {
-	data := make([]float32, size(sp.Shape))
+func fillRandom(sp Spec, data []float32, rng *rand.Rand) {
 	uniform := func(fanIn int) {
 		bound := 1 / math.Sqrt(float64(max(fanIn, 1)))
 		for i := range data {
@@ -221,10 +278,10 @@ func fill(sp Spec, rng *rand.Rand) []float32 {
 			data[i] = 1
 		}
 	case InitZeros:
+		clear(data)
 	case InitEmbedding:
 		for i := range data {
 			data[i] = float32(0.02 * rng.NormFloat64())
 		}
 	}
-	return data
 }

@@ -9,8 +9,11 @@ import (
 	"strings"
 	"testing"
 
+	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
 
+	"github.com/slowai-go/course/slowai/backend"
 	"github.com/slowai-go/course/slowai/safetensors"
 )
 
@@ -355,5 +358,65 @@ func TestGoldenCompare(t *testing.T) {
 	}
 	if len(reports) != 1 {
 		t.Errorf("reports %v", reports)
+	}
+}
+
+// TestVarsOnBackend loads and randomizes straight into each engine's buffers and checks that the
+// values are the plain ones, that they live in shared buffers where the engine has them, and that
+// a graph reads them correctly.
+func TestVarsOnBackend(t *testing.T) {
+	path := save(t, toyArrays())
+	for _, name := range backend.Available() {
+		if name == "xla" {
+			continue
+		}
+		t.Run(name, func(t *testing.T) {
+			be, err := backend.NewNamed(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			plain, onBE := NewVars("/toy"), NewVarsOn("/toy", be)
+			for _, v := range []Vars{plain, onBE} {
+				if err := LoadFile(v, path, toyModel(), Options{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, a := range toyArrays() {
+				got, _ := values(t, onBE, a.Name)
+				want, _ := values(t, plain, a.Name)
+				if !slices.Equal(got, want) {
+					t.Errorf("%s: %v, want %v", a.Name, got, want)
+				}
+				val, _ := onBE.Variable(a.Name).Value()
+				if val.IsShared() != be.HasSharedBuffers() {
+					t.Errorf("%s: shared = %v, engine shares buffers = %v", a.Name, val.IsShared(), be.HasSharedBuffers())
+				}
+			}
+			// proj.weight · [1, 1, 1] + proj.bias, computed by the engine from the stored variables.
+			outs, err := model.ExecOnceN(be, onBE.Store, func(_ *model.Scope, in []*Node) []*Node {
+				g := in[0].Graph()
+				w := onBE.Node(g, "block.proj.weight")
+				return []*Node{Add(ReduceSum(w, 1), onBE.Node(g, "block.proj.bias"))}
+			}, tensors.FromScalar(float32(0)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ := Float32s(outs[0])
+			// rows of seq(6, 1): 1+1.125+1.25 and 1.375+1.5+1.625; bias seq(2, -1): -1, -0.875.
+			if want := []float32{2.375, 3.625}; !slices.Equal(got, want) {
+				t.Errorf("graph over shared variables: %v, want %v", got, want)
+			}
+			r1, r2 := NewVars("/r"), NewVarsOn("/r", be)
+			for _, v := range []Vars{r1, r2} {
+				if err := Randomize(v, toyModel(), 7); err != nil {
+					t.Fatal(err)
+				}
+			}
+			a, _ := values(t, r1, "block.proj.weight")
+			b, _ := values(t, r2, "block.proj.weight")
+			if !slices.Equal(a, b) {
+				t.Errorf("Randomize differs between plain and engine storage: %v vs %v", a, b)
+			}
+		})
 	}
 }
