@@ -63,7 +63,7 @@ func findDir(dir string) (string, error) {
 		return sub, nil
 	}
 	if _, err := os.Stat(dir); err != nil {
-		return "", fmt.Errorf("tokenizer: %w", err)
+		return "", fmt.Errorf("tokenizer: %w (expected a folder with tokenizer.json or vocab.json + merges.txt)", err)
 	}
 	return "", fmt.Errorf("tokenizer: %s: expected tokenizer.json or vocab.json + merges.txt there or in %s",
 		dir, filepath.Join(dir, "tokenizer"))
