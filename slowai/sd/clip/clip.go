@@ -258,12 +258,7 @@ func (m *Model) EncodeTensor(ids *tensors.Tensor) (lastHidden, pooled *tensors.T
 
 // Release frees the compiled graph and the working memory the engine keeps for it; the next
 // Encode compiles again. The weights stay.
-func (m *Model) Release() {
-	if m.exec != nil {
-		m.exec.Finalize()
-		m.exec = nil
-	}
-}
+func (m *Model) Release() { weights.ReleaseExecs(&m.exec) }
 
 // CheckGolden loads the model in dir, runs it on dir/io.safetensors' input_ids and compares
 // last_hidden_state, pooler_output and every hidden_states.k with tolerance 1e-4, calling report

@@ -68,13 +68,8 @@ const attempts = 3
 // Files already in the cache are not fetched again. If the hub cannot be reached at all, a
 // complete cached snapshot is used instead.
 func Download(ctx context.Context, repo, revision string, opts Options) (string, error) {
-	if repo == "" {
-		repo = DefaultRepo
-	}
-	if revision == "" {
-		revision = "main"
-	}
-	if err := checkRepo(repo); err != nil {
+	repo, revision, err := repoRevision(repo, revision)
+	if err != nil {
 		return "", err
 	}
 	o := opts.withDefaults()
@@ -111,16 +106,22 @@ func Download(ctx context.Context, repo, revision string, opts Options) (string,
 	return snap, nil
 }
 
-// CachedDir returns the snapshot directory of repo at revision if every SD file is already in
-// the cache (settings from the environment), without touching the network.
-func CachedDir(repo, revision string) (string, error) {
+// repoRevision fills in the defaults (DefaultRepo, "main") and checks the repository name.
+func repoRevision(repo, revision string) (string, string, error) {
 	if repo == "" {
 		repo = DefaultRepo
 	}
 	if revision == "" {
 		revision = "main"
 	}
-	if err := checkRepo(repo); err != nil {
+	return repo, revision, checkRepo(repo)
+}
+
+// CachedDir returns the snapshot directory of repo at revision if every SD file is already in
+// the cache (settings from the environment), without touching the network.
+func CachedDir(repo, revision string) (string, error) {
+	repo, revision, err := repoRevision(repo, revision)
+	if err != nil {
 		return "", err
 	}
 	return cached(Options{}.withDefaults(), repo, revision, "cache lookup")

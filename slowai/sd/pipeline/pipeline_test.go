@@ -42,17 +42,6 @@ func generate(t *testing.T, sd *StableDiffusion, o Options) *Result {
 	return r
 }
 
-func maxAbs(a, b []float32) float64 {
-	if len(a) != len(b) {
-		return math.Inf(1)
-	}
-	d := 0.0
-	for i := range a {
-		d = max(d, math.Abs(float64(a[i])-float64(b[i])))
-	}
-	return d
-}
-
 func wantErr(t *testing.T, err error, parts ...string) {
 	t.Helper()
 	if err == nil {
@@ -185,13 +174,13 @@ func TestSeedsAndPrompts(t *testing.T) {
 	}
 	o := base
 	o.Seed = 2
-	if c := generate(t, sd, o); maxAbs(a.Latents, c.Latents) < 1e-3 {
+	if c := generate(t, sd, o); weights.MaxAbs(a.Latents, c.Latents) < 1e-3 {
 		t.Error("another seed gave the same latents")
 	}
 	o = base
 	o.NegativePrompt = "blurry"
 	neg := generate(t, sd, o)
-	if maxAbs(a.Latents, neg.Latents) < 1e-4 {
+	if weights.MaxAbs(a.Latents, neg.Latents) < 1e-4 {
 		t.Error("the negative prompt changed nothing")
 	}
 	pe, err := sd.Embed("a puppy")
@@ -310,7 +299,7 @@ func TestImg2ImgStrengthZero(t *testing.T) {
 	if calls != 0 || len(r.Timesteps) != 0 {
 		t.Errorf("strength 0 ran %d steps", calls)
 	}
-	if d := maxAbs(r.Raw, recon); d > 1e-3 {
+	if d := weights.MaxAbs(r.Raw, recon); d > 1e-3 {
 		t.Errorf("strength 0 output differs from the VAE reconstruction by %g", d)
 	}
 }
@@ -340,7 +329,7 @@ func TestImg2ImgStart(t *testing.T) {
 		t.Fatalf("ran %d steps over %v, want 5 over %v", calls, r.Timesteps, ts[5:])
 	}
 	want := sched.ScaleModelInput(x0, 5)
-	if d := maxAbs(first.ModelInput[:len(x0)], want); d > 1e-6 {
+	if d := weights.MaxAbs(first.ModelInput[:len(x0)], want); d > 1e-6 {
 		t.Errorf("first UNet input differs from the scaled image latents by %g", d)
 	}
 	// With real noise the start is x0 + σ·noise: the difference from x0 scales with σ.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/slowai-go/course/slowai/diffusion"
 	"github.com/slowai-go/course/slowai/safetensors"
+	"github.com/slowai-go/course/slowai/sd/weights"
 )
 
 // Tolerances used by CheckGolden (those suggested by the golden data's README).
@@ -134,7 +135,7 @@ func checkRollout(s Scheduler, path string, n int, hasX0 bool, label string, rep
 		tol = 0
 	}
 	ts := s.Timesteps()
-	rep(label+"/timesteps", maxAbsF64(ts, wantTs), tol)
+	rep(label+"/timesteps", weights.MaxAbs(ts, wantTs), tol)
 	if len(ts) != len(wantTs) {
 		return nil // the roll-out cannot be replayed step for step
 	}
@@ -190,7 +191,7 @@ func checkRollout(s Scheduler, path string, n int, hasX0 bool, label string, rep
 		for k, v := range noise {
 			got[k] = float32(float64(v) * s.InitNoiseSigma())
 		}
-		rep(label+"/sample_init", maxAbs32(got, x), tolSample)
+		rep(label+"/sample_init", weights.MaxAbs(got, x), tolSample)
 	}
 	// Recorded noise: one draw per step whose mask is set.
 	var rec *diffusion.Recorded
@@ -260,18 +261,18 @@ func checkRollout(s Scheduler, path string, n int, hasX0 bool, label string, rep
 			scales = append(scales, s.ScaleModelInput(ones, i)[0])
 		}
 		if wantScaled != nil {
-			errScaled = math.Max(errScaled, maxAbs32(s.ScaleModelInput(x, i), step(wantScaled)))
+			errScaled = math.Max(errScaled, weights.MaxAbs(s.ScaleModelInput(x, i), step(wantScaled)))
 		}
 		prev, x0, err := s.Step(step(outs), i, x)
 		if err != nil {
 			return fmt.Errorf("schedulers: golden %s step %d: %w", path, i, err)
 		}
-		errPrev = math.Max(errPrev, maxAbs32(prev, step(wantPrev)))
+		errPrev = math.Max(errPrev, weights.MaxAbs(prev, step(wantPrev)))
 		if hasX0 {
 			if x0 == nil {
 				errX0 = math.Inf(1)
 			} else {
-				errX0 = math.Max(errX0, maxAbs32(x0, step(wantX0)))
+				errX0 = math.Max(errX0, weights.MaxAbs(x0, step(wantX0)))
 			}
 		}
 		if wantCoeffs != nil {
@@ -300,9 +301,9 @@ func checkRollout(s Scheduler, path string, n int, hasX0 bool, label string, rep
 	if wantCoeffs != nil {
 		// lms_coeffs: diffusers' own computation of the coefficients, at the README's tolerance;
 		// lms_coeffs_exact: the exact integrals Step multiplies by (see tolLMSExact).
-		rep(label+"/lms_coeffs", maxAbsF64(coeffs, wantCoeffs), tolLMS)
+		rep(label+"/lms_coeffs", weights.MaxAbs(coeffs, wantCoeffs), tolLMS)
 		rep(label+"/lms_coeffs_exact", errExact, tolLMSExact)
-		rep(label+"/lms_order", maxAbsF64(orders, wantOrders), 0)
+		rep(label+"/lms_order", weights.MaxAbs(orders, wantOrders), 0)
 	}
 	if rec != nil {
 		rep(label+"/injected_noise_draws", math.Abs(float64(rec.Used()-len(rec.Draws))), 0)
@@ -318,36 +319,8 @@ func f64s(v []float32) []float64 {
 	return out
 }
 
-// The comparison helpers return +Inf on a length mismatch so it can never pass.
-
-func maxAbs32(a, b []float32) float64 {
-	if len(a) != len(b) {
-		return math.Inf(1)
-	}
-	m := 0.0
-	for i := range a {
-		d := math.Abs(float64(a[i]) - float64(b[i]))
-		if d > m || math.IsNaN(d) {
-			m = d
-		}
-	}
-	return m
-}
-
-func maxAbsF64(a, b []float64) float64 {
-	if len(a) != len(b) {
-		return math.Inf(1)
-	}
-	m := 0.0
-	for i := range a {
-		d := math.Abs(a[i] - b[i])
-		if d > m || math.IsNaN(d) {
-			m = d
-		}
-	}
-	return m
-}
-
+// maxRelF64 is the largest relative difference (absolute where want is 0); +Inf on a length
+// mismatch so it can never pass.
 func maxRelF64(a, b []float64) float64 {
 	if len(a) != len(b) {
 		return math.Inf(1)

@@ -354,15 +354,6 @@ func NewRandom(cfg Config, be compute.Backend, seed uint64) (*Model, error) {
 // Params returns where the parameters live and what they are (for the weights helpers).
 func (u *Model) Params() (weights.Vars, *weights.Specs) { return u.Vars, u.Specs }
 
-// taps records intermediate values by name when non-nil (for the golden debug tensors).
-type taps map[string]*Node
-
-func (t taps) put(name string, x *Node) {
-	if t != nil {
-		t[name] = x
-	}
-}
-
 // TimestepEmbedding is the sinusoidal embedding of t (float32 [B]): [cos, sin] halves when
 // flip_sin_to_cos (SD), else [sin, cos]; a zero column is appended for an odd width.
 func (u *Model) TimestepEmbedding(t *Node) *Node {
@@ -388,7 +379,7 @@ func (u *Model) Forward(sample, t, context *Node) *Node {
 	return u.forward(sample, t, context, nil)
 }
 
-func (u *Model) forward(sample, t, context *Node, tp taps) *Node {
+func (u *Model) forward(sample, t, context *Node, tp weights.Taps) *Node {
 	v, cfg := u.Vars, u.Config
 	d := sample.Shape().Dimensions
 	if sample.Rank() != 4 || d[1] != cfg.InChannels {
@@ -410,12 +401,12 @@ func (u *Model) forward(sample, t, context *Node, tp taps) *Node {
 	t = ConvertDType(t, dtypes.Float32)
 
 	tEmb := u.TimestepEmbedding(t)
-	tp.put("time_proj", tEmb)
+	tp.Put("time_proj", tEmb)
 	emb := u.lin2.Apply(v, u.act(u.lin1.Apply(v, tEmb)))
 	if u.postAct != nil {
 		emb = u.postAct(emb)
 	}
-	tp.put("time_embedding", emb)
+	tp.Put("time_embedding", emb)
 	if u.timeAct != nil {
 		emb = u.timeAct(emb)
 	}
@@ -425,7 +416,7 @@ func (u *Model) forward(sample, t, context *Node, tp taps) *Node {
 		x = AddScalar(MulScalar(x, 2), -1)
 	}
 	x = u.convIn.Apply(v, x)
-	tp.put("conv_in", x)
+	tp.Put("conv_in", x)
 	skips := []*Node{x}
 	for i, st := range u.down {
 		for j, rn := range st.resnets {
@@ -439,7 +430,7 @@ func (u *Model) forward(sample, t, context *Node, tp taps) *Node {
 			x = st.resize.Apply(v, x)
 			skips = append(skips, x)
 		}
-		tp.put(fmt.Sprintf("down_blocks.%d", i), x)
+		tp.Put(fmt.Sprintf("down_blocks.%d", i), x)
 	}
 	if u.mid != nil {
 		x = u.mid.resnets[0].apply(u, x, emb)
@@ -447,7 +438,7 @@ func (u *Model) forward(sample, t, context *Node, tp taps) *Node {
 			x = tr.apply(v, x, context)
 			x = u.mid.resnets[j+1].apply(u, x, emb)
 		}
-		tp.put("mid_block", x)
+		tp.Put("mid_block", x)
 	}
 	for i, st := range u.up {
 		for j, rn := range st.resnets {
@@ -464,10 +455,10 @@ func (u *Model) forward(sample, t, context *Node, tp taps) *Node {
 			sd := skips[len(skips)-1].Shape().Dimensions
 			x = st.resize.Apply(v, resizeNearest(x, sd[2], sd[3]))
 		}
-		tp.put(fmt.Sprintf("up_blocks.%d", i), x)
+		tp.Put(fmt.Sprintf("up_blocks.%d", i), x)
 	}
 	x = u.normOut.Apply(v, x)
-	tp.put("conv_norm_out", x)
+	tp.Put("conv_norm_out", x)
 	return u.convOut.Apply(v, u.act(x))
 }
 
@@ -518,12 +509,7 @@ func (u *Model) Predict(sample, t, context *tensors.Tensor) (out *tensors.Tensor
 
 // Release frees the compiled graph and the working memory the engine keeps for it (for SD's UNet
 // at 512×512, about 3.5 GB in ONNX Runtime); the next Predict compiles again. The weights stay.
-func (u *Model) Release() {
-	if u.exec != nil {
-		u.exec.Finalize()
-		u.exec = nil
-	}
-}
+func (u *Model) Release() { weights.ReleaseExecs(&u.exec) }
 
 // CheckGolden loads the model in dir and compares, with tolerance 1e-3, dir/io.safetensors'
 // out_sample (per-item int64 timesteps), out_sample_scalar_timestep (a float32 scalar timestep)
@@ -553,7 +539,7 @@ func CheckGolden(dir string, be compute.Backend, report weights.ReportFunc) erro
 	}
 	var names []string
 	outs, err := model.ExecOnceN(be, u.Vars.Store, func(_ *model.Scope, in []*Node) []*Node {
-		tp := taps{}
+		tp := weights.Taps{}
 		res := []*Node{u.forward(in[0], in[1], in[2], tp)}
 		names = []string{"out_sample"}
 		if scalar {
@@ -570,11 +556,7 @@ func CheckGolden(dir string, be compute.Backend, report weights.ReportFunc) erro
 		gold.Close()
 		return fmt.Errorf("unet: %w", err)
 	}
-	for i, name := range names {
-		if gold.Has(name) {
-			gold.Compare(name, outs[i], 1e-3)
-		}
-	}
+	gold.CompareFound(names, outs, 1e-3)
 	return gold.Close()
 }
 

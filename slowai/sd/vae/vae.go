@@ -313,16 +313,7 @@ func NewRandom(cfg Config, be compute.Backend, seed uint64) (*Model, error) {
 // Params returns where the parameters live and what they are (for the weights helpers).
 func (m *Model) Params() (weights.Vars, *weights.Specs) { return m.Vars, m.Specs }
 
-// taps records intermediate values by name when non-nil (for the golden debug tensors).
-type taps map[string]*Node
-
-func (t taps) put(name string, x *Node) {
-	if t != nil {
-		t[name] = x
-	}
-}
-
-func (m *Model) encoder(x *Node, t taps) *Node {
+func (m *Model) encoder(x *Node, t weights.Taps) *Node {
 	v := m.Vars
 	x = m.encIn.Apply(v, x)
 	for _, lv := range m.encDown {
@@ -334,18 +325,18 @@ func (m *Model) encoder(x *Node, t taps) *Node {
 		}
 	}
 	x = m.encMid.apply(v, m.act, x)
-	t.put("encoder.mid_block", x)
+	t.Put("encoder.mid_block", x)
 	x = m.encOut.Apply(v, m.act(m.encNorm.Apply(v, x)))
-	t.put("encoder_out", x)
+	t.Put("encoder_out", x)
 	return x
 }
 
-func (m *Model) decoder(z *Node, t taps) *Node {
+func (m *Model) decoder(z *Node, t weights.Taps) *Node {
 	v := m.Vars
 	x := m.decIn.Apply(v, z)
-	t.put("decoder.conv_in", x)
+	t.Put("decoder.conv_in", x)
 	x = m.decMid.apply(v, m.act, x)
-	t.put("decoder.mid_block", x)
+	t.Put("decoder.mid_block", x)
 	for _, lv := range m.decUp {
 		for _, r := range lv.resnets {
 			x = r.apply(v, m.act, x)
@@ -372,7 +363,7 @@ func (m *Model) MomentsGraph(image *Node) *Node {
 	return m.moments(image, nil)
 }
 
-func (m *Model) moments(image *Node, t taps) *Node {
+func (m *Model) moments(image *Node, t weights.Taps) *Node {
 	x := m.encoder(image, t)
 	if m.quant != nil {
 		x = m.quant.Apply(m.Vars, x)
@@ -401,7 +392,7 @@ func (m *Model) DecodeGraph(latents *Node) *Node {
 	return m.decode(latents, nil)
 }
 
-func (m *Model) decode(z *Node, t taps) *Node {
+func (m *Model) decode(z *Node, t weights.Taps) *Node {
 	if m.postQuant != nil {
 		z = m.postQuant.Apply(m.Vars, z)
 	}
@@ -453,14 +444,7 @@ func (m *Model) Decode(latents *tensors.Tensor) (*tensors.Tensor, error) {
 
 // Release frees the compiled encoder and decoder graphs and the working memory the engine keeps
 // for them; the next Encode or Decode compiles again. The weights stay.
-func (m *Model) Release() {
-	for _, e := range []**model.Exec{&m.encodeExec, &m.decodeExec} {
-		if *e != nil {
-			(*e).Finalize()
-			*e = nil
-		}
-	}
-}
+func (m *Model) Release() { weights.ReleaseExecs(&m.encodeExec, &m.decodeExec) }
 
 // run executes e, turning graph-building panics (bad input shapes) into errors.
 func run(e *model.Exec, args ...any) (outs []*tensors.Tensor, err error) {
@@ -516,10 +500,10 @@ func CheckGolden(dir string, be compute.Backend, report weights.ReportFunc) erro
 	}
 	var names []string
 	outs, err := model.ExecOnceN(be, m.Vars.Store, func(_ *model.Scope, image, latents *Node) []*Node {
-		t := taps{}
+		t := weights.Taps{}
 		moments := m.moments(image, t)
 		mean, logvar := posterior(moments)
-		dt := taps{}
+		dt := weights.Taps{}
 		decoded := m.decode(latents, dt)
 		res := []*Node{moments, mean, logvar, Exp(MulScalar(logvar, 0.5)), decoded, m.decode(mean, nil)}
 		names = []string{"posterior_moments", "posterior_mean", "posterior_logvar", "posterior_std", "decoded", "reconstruction"}
@@ -535,10 +519,6 @@ func CheckGolden(dir string, be compute.Backend, report weights.ReportFunc) erro
 		gold.Close()
 		return fmt.Errorf("vae: %w", err)
 	}
-	for i, name := range names {
-		if gold.Has(name) {
-			gold.Compare(name, outs[i], 1e-3)
-		}
-	}
+	gold.CompareFound(names, outs, 1e-3)
 	return gold.Close()
 }

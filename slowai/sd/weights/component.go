@@ -1,6 +1,10 @@
 package weights
 
-import "github.com/gomlx/compute"
+import (
+	"github.com/gomlx/compute"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/ml/model"
+)
 
 // Component is what the shared constructors need from a model (clip, vae, unet): its parameters,
 // and how it loads a checkpoint file into them (with its own renames and ignores).
@@ -42,4 +46,26 @@ func NewRandom[C any, M Component](cfg C, prefix string, be compute.Backend, see
 	}
 	v, s := m.Params()
 	return m, Randomize(v, s, seed)
+}
+
+// ReleaseExecs finalizes each compiled graph that exists and clears it: a model's Release, which
+// frees the engine's working memory for those graphs while the weights stay.
+func ReleaseExecs(execs ...**model.Exec) {
+	for _, e := range execs {
+		if *e != nil {
+			(*e).Finalize()
+			*e = nil
+		}
+	}
+}
+
+// Taps records intermediate graph values by name when non-nil, for comparing a model's inner
+// tensors with the reference's debug tensors.
+type Taps map[string]*Node
+
+// Put records x under name (nothing when t is nil).
+func (t Taps) Put(name string, x *Node) {
+	if t != nil {
+		t[name] = x
+	}
 }

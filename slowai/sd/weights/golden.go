@@ -32,21 +32,29 @@ func Float32s(t *tensors.Tensor) ([]float32, []int) {
 	panic(fmt.Sprintf("weights.Float32s: tensor of dtype %s", t.DType()))
 }
 
-// MaxAbsDiff is the largest |got - want| over all elements; NaN anywhere counts as +Inf. Shapes
-// must match.
+// MaxAbs is the largest |a[i] - b[i]|, or +Inf when the lengths differ or any difference is
+// NaN, so that a broken result can never pass a tolerance.
+func MaxAbs[T float32 | float64](a, b []T) float64 {
+	if len(a) != len(b) {
+		return math.Inf(1)
+	}
+	worst := 0.0
+	for i := range a {
+		d := math.Abs(float64(a[i]) - float64(b[i]))
+		if math.IsNaN(d) {
+			return math.Inf(1)
+		}
+		worst = max(worst, d)
+	}
+	return worst
+}
+
+// MaxAbsDiff is MaxAbs for arrays that must also have the same shape.
 func MaxAbsDiff(got []float32, gotShape []int, want []float32, wantShape []int) (float64, error) {
 	if !slices.Equal(gotShape, wantShape) || len(got) != len(want) {
 		return math.Inf(1), fmt.Errorf("shape %v, want %v", gotShape, wantShape)
 	}
-	worst := 0.0
-	for i := range got {
-		d := math.Abs(float64(got[i]) - float64(want[i]))
-		if math.IsNaN(d) {
-			return math.Inf(1), nil
-		}
-		worst = max(worst, d)
-	}
-	return worst, nil
+	return MaxAbs(got, want), nil
 }
 
 // Golden compares named results with the tensors of a reference io.safetensors file.
@@ -95,6 +103,16 @@ func (g *Golden) Compare(name string, got *tensors.Tensor, tol float64) {
 			why = err.Error()
 		}
 		g.failed = append(g.failed, fmt.Sprintf("%s (%s)", name, why))
+	}
+}
+
+// CompareFound compares outs[i] with the reference tensor names[i] wherever the reference holds
+// that name (debug tensors are recorded for some configurations only).
+func (g *Golden) CompareFound(names []string, outs []*tensors.Tensor, tol float64) {
+	for i, name := range names {
+		if g.Has(name) {
+			g.Compare(name, outs[i], tol)
+		}
 	}
 }
 

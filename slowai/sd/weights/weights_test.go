@@ -420,3 +420,15 @@ func TestVarsOnBackend(t *testing.T) {
 		})
 	}
 }
+
+func TestMaxAbs(t *testing.T) {
+	if d := MaxAbs([]float32{1, -2, 3}, []float32{1.5, -2, 2}); d != 1 {
+		t.Errorf("MaxAbs = %v, want 1", d)
+	}
+	if d := MaxAbs([]float64{1}, []float64{1, 2}); !math.IsInf(d, 1) {
+		t.Errorf("length mismatch: %v, want +Inf", d)
+	}
+	if d := MaxAbs([]float32{0, float32(math.NaN())}, []float32{5, 0}); !math.IsInf(d, 1) {
+		t.Errorf("NaN: %v, want +Inf", d)
+	}
+}
