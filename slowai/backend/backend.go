@@ -17,8 +17,10 @@ package backend
 import (
 	"fmt"
 	"os"
+	"reflect"
 	"strings"
 	"sync"
+	"unsafe"
 
 	"github.com/gomlx/compute"
 	_ "github.com/gomlx/compute/gobackend"
@@ -117,7 +119,11 @@ func NewNamed(name string) (compute.Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := wrap(inner, engine, defaultFixes(engine))
+	fix, err := adjustFixes(defaultFixes(engine), os.Getenv(EnvFixes))
+	if err != nil {
+		return nil, err
+	}
+	b := wrap(inner, engine, fix)
 	cache[key] = b
 	return b, nil
 }
@@ -177,6 +183,31 @@ func open(engine, config string) (compute.Backend, error) {
 	return b, nil
 }
 
+// EnvFixes adjusts the engine's fixes for A/B measurements: a comma-separated list of fixes field names,
+// each prefixed by "+" (switch on) or "-" (switch off), e.g. "-convWideKernelGathered".
+const EnvFixes = "SLOWAI_FIXES"
+
+// adjustFixes applies an EnvFixes list to fix.
+func adjustFixes(fix fixes, list string) (fixes, error) {
+	v := reflect.ValueOf(&fix).Elem()
+	for _, item := range strings.Split(list, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		on := item[0] == '+'
+		if !on && item[0] != '-' {
+			return fix, fmt.Errorf("slowai/backend: $%s: %q must start with + or -", EnvFixes, item)
+		}
+		field := v.FieldByName(item[1:])
+		if !field.IsValid() || field.Kind() != reflect.Bool {
+			return fix, fmt.Errorf("slowai/backend: $%s: no fix named %q", EnvFixes, item[1:])
+		}
+		reflect.NewAt(field.Type(), unsafe.Pointer(field.UnsafeAddr())).Elem().SetBool(on)
+	}
+	return fix, nil
+}
+
 // defaultFixes lists, per engine, the ops that build but fail or crawl when run, found by this package's
 // tests and benchmarks (see the fixes fields).
 func defaultFixes(engine string) fixes {
@@ -185,7 +216,8 @@ func defaultFixes(engine string) fixes {
 		return fixes{padNegative: true, convAsDot: true}
 	case ONNX:
 		return fixes{windowPads: true, selectScatterOverlap: true, scatterInt64: true, scalarReshape: true,
-			dotAsMatMul: true, pruneDead: true, convWideKernelAsDot: true, copyParamOutputs: true}
+			dotAsMatMul: true, pruneDead: true, convWideKernelAsDot: true, convWideKernelGathered: true,
+			copyParamOutputs: true}
 	}
 	return fixes{}
 }

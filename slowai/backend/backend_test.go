@@ -159,3 +159,15 @@ func TestClosures(t *testing.T) {
 		t.Errorf("rotated thrice, then sorted descending = %v, want %v", got, want)
 	}
 }
+
+func TestAdjustFixes(t *testing.T) {
+	fix, err := adjustFixes(fixes{pruneDead: true}, "-pruneDead, +convAsDot")
+	if err != nil || fix.pruneDead || !fix.convAsDot {
+		t.Errorf("got %+v, %v; want pruneDead off and convAsDot on", fix, err)
+	}
+	for _, bad := range []string{"pruneDead", "+noSuchFix"} {
+		if _, err := adjustFixes(fixes{}, bad); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+}

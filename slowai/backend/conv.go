@@ -13,12 +13,19 @@ import (
 // are supplied here: dilation and padding (of either sign) become a Pad of the input followed by a plain
 // convolution, and batch groups become one convolution per group, concatenated on the output channels.
 //
-// Where the engine's own convolution is slow (fixes.convAsDot, fixes.convWideKernelAsDot) the convolution
-// is computed as a matrix product of gathered windows instead (see convAsDot).
+// Where the engine's own convolution is slow (fixes.convAsDot, fixes.convWideKernelAsDot,
+// fixes.convWideKernelGathered) the convolution is computed as a matrix product of gathered windows instead
+// (see convAsDot and convGathered).
 func (f *function) ConvGeneral(input, kernel compute.Value, axes compute.ConvolveAxesConfig, strides []int,
 	paddings [][2]int, inputDilations, kernelDilations []int, channelGroupCount, batchGroupCount int,
 ) (compute.Value, error) {
 	fix := f.b.be.fix
+	if fix.convWideKernelGathered && channelGroupCount <= 1 && batchGroupCount <= 1 && f.static(input, kernel) &&
+		f.wideKernel(input, kernel, axes, strides, paddings, inputDilations, kernelDilations) {
+		return compose("ConvGeneral", func() compute.Value {
+			return f.convGathered(input, kernel, axes, strides, paddings, inputDilations, kernelDilations)
+		})
+	}
 	asDot := (fix.composeAll || fix.convAsDot || (fix.convWideKernelAsDot && f.wideKernel(input, kernel, axes,
 		strides, paddings, inputDilations, kernelDilations))) && f.static(input, kernel)
 	if !asDot && !negativePadding(paddings) {

@@ -114,6 +114,8 @@ var convCases = []convCase{
 	{name: "wide-kernel", n: 2, h: 6, w: 5, cin: 3, cout: 2, k: 4, pads: [2][2]int{{1, 0}, {0, 1}}},
 	{name: "wide-kernel-groups", n: 1, h: 5, w: 5, cin: 4, cout: 6, k: 4, groups: 2},
 	{name: "wide-kernel-ic-first", n: 2, h: 7, w: 6, cin: 3, cout: 2, k: 3, kDil: [2]int{2, 2}, strides: [2]int{2, 1}, icFirst: true},
+	{name: "wide-kernel-padding-of-both-signs", n: 2, h: 5, w: 6, cin: 2, cout: 3, k: 4, strides: [2]int{1, 2}, inDil: [2]int{2, 1}, kDil: [2]int{1, 2}, pads: [2][2]int{{-1, 2}, {2, 0}}},
+	{name: "wide-kernel-ic-first-input-dilation", n: 3, h: 5, w: 4, cin: 2, cout: 2, k: 6, inDil: [2]int{1, 2}, pads: [2][2]int{{1, 1}, {2, 0}}, icFirst: true},
 	{name: "wide-kernel-ic-first-groups", n: 1, h: 5, w: 5, cin: 4, cout: 4, k: 4, groups: 2, icFirst: true},
 }
 

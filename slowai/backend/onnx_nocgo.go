@@ -15,3 +15,10 @@ func onnxDefaultLibrary() (string, error) {
 
 // pruneDeadONNX does nothing without the ONNX engine.
 func pruneDeadONNX(compute.Builder) (int, bool) { return 0, false }
+
+func keepONNXModels(compute.Backend) {}
+
+func dumpONNX(compute.Backend, compute.Executable, string) {}
+
+// simplifyONNX does nothing without the ONNX engine.
+func simplifyONNX(compute.Builder) (int, bool) { return 0, false }

@@ -566,3 +566,123 @@ func TestParameterAsOutput(t *testing.T) {
 		assertClose(t, "sum", toArr(t, outs[1]), arr{dims: []int{3}, data: []float64{2, -4, 6}}, 0, 0)
 	})
 }
+
+// TestSimplifyONNX checks that identity transposes and broadcasts the consumer could do itself are
+// skipped, that a graph output is never rewired, and that the results do not change.
+func TestSimplifyONNX(t *testing.T) {
+	loadEngines(t)
+	if onnxMissing != "" {
+		t.Skipf("onnx engine not tested: %s", onnxMissing)
+	}
+	raw, err := open(ONNX, "cpu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := raw.Builder("simplify")
+	fn := b.Main()
+	must := func(v compute.Value, err error) compute.Value {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	x := must(fn.Parameter("x", shapes.Make(dtypes.Float32, 2, 3), nil))
+	bias := must(fn.Parameter("bias", shapes.Make(dtypes.Float32, 3), nil))
+	same := must(fn.Transpose(x, 0, 1))                                                // identity: skipped.
+	wide := must(fn.BroadcastInDim(bias, shapes.Make(dtypes.Float32, 2, 3), []int{1})) // Expand: skipped.
+	sum := must(fn.Add(same, wide))
+	swapped := must(fn.Transpose(sum, 1, 0)) // a real transpose: kept.
+	outID := must(fn.Transpose(x, 0, 1))     // identity, but an output: kept.
+	if err := fn.Return([]compute.Value{swapped, outID}, nil); err != nil {
+		t.Fatal(err)
+	}
+	rewired, ok := simplifyONNX(b)
+	if !ok || rewired != 2 {
+		t.Fatalf("simplifyONNX rewired %d inputs (ok=%v), want 2 (the identity transpose and the Expand)", rewired, ok)
+	}
+	pruneDeadONNX(b)
+	exec, err := b.Compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	xb, err := raw.BufferFromFlatData(0, []float32{1, 2, 3, 4, 5, 6}, shapes.Make(dtypes.Float32, 2, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bb, err := raw.BufferFromFlatData(0, []float32{10, 20, 30}, shapes.Make(dtypes.Float32, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Execute([]compute.Buffer{xb, bb}, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got0, got1 := make([]float32, 6), make([]float32, 6)
+	if err := out[0].ToFlatData(got0); err != nil {
+		t.Fatal(err)
+	}
+	if err := out[1].ToFlatData(got1); err != nil {
+		t.Fatal(err)
+	}
+	if want := []float32{11, 14, 22, 25, 33, 36}; fmt.Sprint(got0) != fmt.Sprint(want) {
+		t.Errorf("transpose(x + bias) = %v, want %v", got0, want)
+	}
+	if want := []float32{1, 2, 3, 4, 5, 6}; fmt.Sprint(got1) != fmt.Sprint(want) {
+		t.Errorf("identity output = %v, want %v", got1, want)
+	}
+}
+
+// TestPermuteRows checks the Gather-based transpose against the definition.
+func TestPermuteRows(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	forEngines(t, true, func(t *testing.T, e engine) {
+		x := randArr(rng, 2, 3, 4, 5)
+		order := []int{2, 0, 1, 3}
+		want := arr{dims: []int{4, 2, 3, 5}}
+		want.data = make([]float64, len(x.data))
+		for i := range 2 {
+			for j := range 3 {
+				for k := range 4 {
+					for l := range 5 {
+						want.data[flatOf([]int{k, i, j, l}, want.dims)] = x.data[flatOf([]int{i, j, k, l}, x.dims)]
+					}
+				}
+			}
+		}
+		bld := e.be.Builder("permuteRows")
+		fn := bld.Main().(*function)
+		p, err := fn.Parameter("x", shapes.Make(dtypes.Float32, x.dims...), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := fn.Return([]compute.Value{fn.permuteRows(p, order)}, nil); err != nil {
+			t.Fatal(err)
+		}
+		exec, err := bld.Compile()
+		if err != nil {
+			t.Fatal(err)
+		}
+		flat := make([]float32, len(x.data))
+		for i, v := range x.data {
+			flat[i] = float32(v)
+		}
+		in, err := e.be.BufferFromFlatData(0, flat, shapes.Make(dtypes.Float32, x.dims...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Execute([]compute.Buffer{in}, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := make([]float32, len(flat))
+		if err := out[0].ToFlatData(got); err != nil {
+			t.Fatal(err)
+		}
+		for i, v := range got {
+			if float64(v) != float64(float32(want.data[i])) {
+				t.Fatalf("element %d: got %v, want %v", i, v, want.data[i])
+			}
+		}
+	})
+}

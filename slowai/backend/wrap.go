@@ -52,6 +52,11 @@ type fixes struct {
 	// gradient with respect to a kernel), which ONNX Runtime runs as a poorly shaped product.
 	convWideKernelAsDot bool
 
+	// convWideKernelGathered computes those wide-kernel convolutions that have no channel or batch groups
+	// with one Gather of whole rows instead (convGathered): ONNX Runtime copies the many short rows of
+	// convAsDot's slices slowly, and then copies them again to concatenate them.
+	convWideKernelGathered bool
+
 	// copyParamOutputs returns a computed copy of any parameter that is also an output: ONNX Runtime's
 	// engine hands back garbage (zeros) for an output that is a graph input passed through unchanged,
 	// which is what e.g. Dropout in evaluation mode does.
@@ -102,6 +107,7 @@ var (
 
 // wrap returns inner wrapped with the given fixes.
 func wrap(inner compute.Backend, engine string, fix fixes) *Backend {
+	keepONNXModels(inner)
 	return &Backend{inner: inner, engine: engine, fix: fix}
 }
 
@@ -230,12 +236,14 @@ func (b *builder) DeviceAssignment(devices ...compute.DeviceNum) error {
 
 func (b *builder) Compile() (compute.Executable, error) {
 	if b.be.fix.pruneDead {
+		simplifyONNX(b.inner)
 		pruneDeadONNX(b.inner)
 	}
 	exec, err := b.inner.Compile()
 	if err != nil {
 		return nil, err
 	}
+	dumpONNX(b.be.inner, exec, b.inner.Name())
 	return &executable{Executable: exec, be: b.be}, nil
 }
 

@@ -3,6 +3,7 @@ package ddpm
 import (
 	"math/rand/v2"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -15,9 +16,10 @@ import (
 )
 
 // BenchmarkW3 times workload W3 (/work/shared/bench/WORKLOADS.md): one AdamW training step of the
-// 1.43M-parameter DDPM U-Net on a batch of 128 1x32x32 images, per backend. It reports images/s,
-// the training GFLOP/s that implies (3x the forward FLOPs), and, in the same run, a 1024x1024
-// float32 GEMM's GFLOP/s on the same backend, so a figure can be read against the machine's load.
+// 1.43M-parameter DDPM U-Net on a batch of 128 1x32x32 images, per backend. It reports images/s at the
+// median step (and at the fastest) after two warm-up steps, the training GFLOP/s that implies (3x the
+// forward FLOPs), and, in the same run, a 1024x1024 float32 GEMM's GFLOP/s on the same backend, so a
+// figure can be read against the machine's load.
 //
 //	go test ./slowai/ddpm/ -run '^$' -bench W3 -benchtime 3x
 //
@@ -39,21 +41,29 @@ func BenchmarkW3(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer tr.Finalize()
-			if _, err := tr.TrainStep(); err != nil { // compile
-				b.Fatal(err)
-			}
-			gemm := gemmGFLOPs(b, be)
-			b.ResetTimer()
-			start := time.Now()
-			for range b.N {
+			// Two warm-up steps: the first compiles, and in the second ONNX Runtime lays out (and the
+			// kernel maps) the memory its later runs reuse, which made it up to 2x slower than the rest.
+			for range 2 {
 				if _, err := tr.TrainStep(); err != nil {
 					b.Fatal(err)
 				}
 			}
-			sec := time.Since(start).Seconds()
+			gemm := gemmGFLOPs(b, be)
+			b.ResetTimer()
+			var times []float64
+			for range b.N {
+				start := time.Now()
+				if _, err := tr.TrainStep(); err != nil {
+					b.Fatal(err)
+				}
+				times = append(times, time.Since(start).Seconds())
+			}
 			b.StopTimer()
-			ips := float64(128*b.N) / sec
+			slices.Sort(times)
+			median := times[len(times)/2]
+			ips := 128 / median
 			b.ReportMetric(ips, "images/s")
+			b.ReportMetric(128/times[0], "best-images/s")
 			b.ReportMetric(ips*3*cfg.FLOPsPerImage()/1e9, "train-GFLOP/s")
 			b.ReportMetric(gemm, "gemm1024-GFLOP/s")
 		})

@@ -1,0 +1,189 @@
+package backend
+
+import (
+	"slices"
+
+	"github.com/gomlx/compute"
+)
+
+// convGathered computes a convolution without channel or batch groups as two Gathers of whole rows and
+// one matrix product.
+//
+// It is for convolutions with few output positions and a large "kernel": the gradient of a convolution
+// with respect to its kernel, where GoMLX convolves the input x [N, H, W, C] (as batch B = C, input
+// channels Ci = N) with the output gradient [N, H', W', Co] as the kernel. convAsDot's slices there copy
+// rows of a few elements each, then copy them again into one tensor, which costs ONNX Runtime as much as
+// the matrix product; and any layout that puts x's batch innermost needs a transpose that ONNX Runtime
+// runs at well under 1 GB/s. Instead, with Q = Q' x Ql output positions and K = K' x Kl kernel
+// positions, split into the last spatial axis (l) and the ones before it ('):
+//
+//   - x goes to [Ci, B, S'..., Wl], its last spatial axis padded and dilated in place, and the windows of
+//     the other spatial axes are gathered as whole rows of Wl: G [B*Q', Ci*K'*Wl]. Padding on those
+//     axes reads an extra zero row.
+//   - The window's offset along the last axis moves to the kernel instead: the kernel [Ci, K..., Co] is
+//     gathered, again as whole rows of Co, into one zero-padded copy per last-axis output position:
+//     D [Ci*K'*Wl, Ql*Co].
+//   - y = G D, [B*Q', Ql*Co].
+//
+// For a kernel gradient x needs only the transpose to channels-first that the forward convolution does
+// anyway, the output gradient needs none, and the product has a long contraction on the inner axis of its
+// first operand: the layout ONNX Runtime's matrix product runs fastest (the same product with the
+// contraction on the outer axis, or the operands swapped, ran 1.8x slower in W2). The price is
+// Wl/Kl - 1 more arithmetic (7% in W2, more for strided convolutions, whose skipped columns are zeros).
+func (f *function) convGathered(input, kernel compute.Value, axes compute.ConvolveAxesConfig, strides []int,
+	paddings [][2]int, inputDilations, kernelDilations []int,
+) compute.Value {
+	n := len(axes.InputSpatial)
+	is, ks := f.shapeOf(input), f.shapeOf(kernel)
+	b, ci, co := is.Dimensions[axes.InputBatch], is.Dimensions[axes.InputChannels], ks.Dimensions[axes.KernelOutputChannels]
+	at := func(list []int, i int) int {
+		if len(list) > 0 {
+			return list[i]
+		}
+		return 1
+	}
+	in, win, out := make([]int, n), make([]int, n), make([]int, n)
+	padLo, padHi := make([]int, n), make([]int, n)
+	for i := range n {
+		in[i] = is.Dimensions[axes.InputSpatial[i]]
+		win[i] = ks.Dimensions[axes.KernelSpatial[i]]
+		span := (in[i]-1)*at(inputDilations, i) + 1
+		if len(paddings) > 0 {
+			padLo[i], padHi[i] = paddings[i][0], paddings[i][1]
+			span += padLo[i] + padHi[i]
+		}
+		out[i] = max((span-((win[i]-1)*at(kernelDilations, i)+1))/at(strides, i)+1, 0)
+	}
+	l := n - 1 // the last spatial axis.
+	inLead, winLead, outLead := size(in[:l]), size(win[:l]), size(out[:l])
+
+	// x [Ci, B, S'..., Wl], the last axis padded and dilated, as rows of Wl plus a zero row.
+	x := f.transposeTo(input, concat([]int{axes.InputChannels, axes.InputBatch}, axes.InputSpatial))
+	if padLo[l] != 0 || padHi[l] != 0 || at(inputDilations, l) > 1 {
+		cfg := make([]compute.PadAxis, n+2)
+		cfg[n+1] = compute.PadAxis{Start: padLo[l], End: padHi[l], Interior: at(inputDilations, l) - 1}
+		x = must(f.Pad(x, f.scalar(is.DType, 0), cfg...))
+	}
+	wl := f.shapeOf(x).Dimensions[n+1]
+	x = must(f.Reshape(x, ci*b*inLead, wl))
+	x = must(f.Pad(x, f.scalar(is.DType, 0), compute.PadAxis{End: 1}, compute.PadAxis{}))
+	zeroRow := int64(ci * b * inLead)
+
+	// Row of x (within one (Ci, B) block) read by output position q' with window position k', or -1.
+	rowOf := make([]int64, outLead*winLead)
+	qPos, kPos := make([]int, l), make([]int, l)
+	for q := range outLead {
+		unflatten(q, out[:l], qPos)
+		for k := range winLead {
+			unflatten(k, win[:l], kPos)
+			row := int64(0)
+			for i := range l {
+				p := qPos[i]*at(strides, i) + kPos[i]*at(kernelDilations, i) - padLo[i]
+				d := at(inputDilations, i)
+				if p < 0 || p%d != 0 || p/d >= in[i] {
+					row = -1
+					break
+				}
+				row = row*int64(in[i]) + int64(p/d)
+			}
+			rowOf[q*winLead+k] = row
+		}
+	}
+	indices := make([]int64, 0, b*outLead*ci*winLead)
+	for j := range b {
+		for q := range outLead {
+			for c := range ci {
+				for _, row := range rowOf[q*winLead : (q+1)*winLead] {
+					if row < 0 {
+						indices = append(indices, zeroRow)
+					} else {
+						indices = append(indices, int64((c*b+j)*inLead)+row)
+					}
+				}
+			}
+		}
+	}
+	g := must(f.Reshape(f.gatherRows(x, indices), b*outLead, ci*winLead*wl))
+
+	// D [Ci*K'*Wl, Ql*Co]: kernel row (ci, k', kl) where column wl of x meets window position kl for
+	// output position ql along the last axis, else a zero row.
+	k := f.transposeTo(kernel, concat([]int{axes.KernelInputChannels}, axes.KernelSpatial,
+		[]int{axes.KernelOutputChannels}))
+	k = must(f.Reshape(k, ci*size(win), co))
+	k = must(f.Pad(k, f.scalar(ks.DType, 0), compute.PadAxis{End: 1}, compute.PadAxis{}))
+	kZero := int64(ci * size(win))
+	indices = make([]int64, 0, ci*winLead*wl*out[l])
+	for block := range ci * winLead {
+		for w := range wl {
+			for q := range out[l] {
+				p, d := w-q*at(strides, l), at(kernelDilations, l)
+				if p < 0 || p%d != 0 || p/d >= win[l] {
+					indices = append(indices, kZero)
+				} else {
+					indices = append(indices, int64(block*win[l]+p/d))
+				}
+			}
+		}
+	}
+	dk := must(f.Reshape(f.gatherRows(k, indices), ci*winLead*wl, out[l]*co))
+
+	y := must(f.DotGeneral(g, []int{1}, nil, dk, []int{0}, nil, compute.DotGeneralConfig{}))
+	// y [B*Q'*Ql, Co] -> [B, Q..., Co] -> the requested output layout.
+	y = must(f.Reshape(y, append(append([]int{b}, out...), co)...))
+	perm := make([]int, n+2)
+	perm[axes.OutputBatch] = 0
+	for i, a := range axes.OutputSpatial {
+		perm[a] = 1 + i
+	}
+	perm[axes.OutputChannels] = n + 1
+	return f.transposeTo(y, perm)
+}
+
+// gatherRows returns the rows of the matrix x [R, C] at the given indices, [len(indices), C].
+func (f *function) gatherRows(x compute.Value, indices []int64) compute.Value {
+	c := f.shapeOf(x).Dimensions[1]
+	idx := must(f.Constant(indices, len(indices), 1))
+	return must(f.Gather(x, idx, 1, []int{1}, []int{0}, []int{0}, []int{1, c}, false))
+}
+
+// permuteRows transposes x to the axis order given (as transposeTo does) when the order keeps the last
+// axis last, by gathering whole rows of that axis: ONNX Runtime's Transpose copies element by element
+// unless it moves a single axis to or from the innermost place.
+func (f *function) permuteRows(x compute.Value, order []int) compute.Value {
+	dims := f.shapeOf(x).Clone().Dimensions
+	r := len(dims)
+	if slices.Equal(order, []int{0, 1, 2, 3, 4, 5, 6, 7}[:r]) {
+		return x
+	}
+	outer := dims[:r-1]
+	outDims := make([]int, r-1)
+	for i, a := range order[:r-1] {
+		outDims[i] = dims[a]
+	}
+	strides := make([]int, r-1) // of the input rows.
+	stride := 1
+	for a := r - 2; a >= 0; a-- {
+		strides[a] = stride
+		stride *= outer[a]
+	}
+	indices := make([]int64, stride)
+	pos := make([]int, r-1)
+	for i := range indices {
+		unflatten(i, outDims, pos)
+		row := 0
+		for j, a := range order[:r-1] {
+			row += pos[j] * strides[a]
+		}
+		indices[i] = int64(row)
+	}
+	rows := must(f.Reshape(x, stride, dims[r-1]))
+	return must(f.Reshape(f.gatherRows(rows, indices), append(outDims, dims[r-1])...))
+}
+
+// unflatten writes the row-major multi-index of flat position i in an array of the given dimensions.
+func unflatten(i int, dims, pos []int) {
+	for a := len(dims) - 1; a >= 0; a-- {
+		pos[a] = i % dims[a]
+		i /= dims[a]
+	}
+}
