@@ -1,8 +1,6 @@
 package backend
 
 import (
-	"slices"
-
 	"github.com/gomlx/compute"
 )
 
@@ -25,9 +23,10 @@ import (
 //     D [Ci*K'*Wl, Ql*Co].
 //   - y = G D, [B*Q', Ql*Co].
 //
-// For a kernel gradient x needs only the transpose to channels-first that the forward convolution does
-// anyway, the output gradient needs none, and the product has a long contraction on the inner axis of its
-// first operand: the layout ONNX Runtime's matrix product runs fastest (the same product with the
+// For a kernel gradient of an NHWC convolution x needs only the transpose to channels-first that the
+// forward convolution does anyway and the output gradient none (NCHW: the reverse, and both transposes
+// are of the kind ONNX Runtime does fast), and the product has a long contraction on the inner axis of
+// its first operand: the layout ONNX Runtime's matrix product runs fastest (the same product with the
 // contraction on the outer axis, or the operands swapped, ran 1.8x slower in W2). The price is
 // Wl/Kl - 1 more arithmetic (7% in W2, more for strided convolutions, whose skipped columns are zeros).
 func (f *function) convGathered(input, kernel compute.Value, axes compute.ConvolveAxesConfig, strides []int,
@@ -144,40 +143,6 @@ func (f *function) gatherRows(x compute.Value, indices []int64) compute.Value {
 	c := f.shapeOf(x).Dimensions[1]
 	idx := must(f.Constant(indices, len(indices), 1))
 	return must(f.Gather(x, idx, 1, []int{1}, []int{0}, []int{0}, []int{1, c}, false))
-}
-
-// permuteRows transposes x to the axis order given (as transposeTo does) when the order keeps the last
-// axis last, by gathering whole rows of that axis: ONNX Runtime's Transpose copies element by element
-// unless it moves a single axis to or from the innermost place.
-func (f *function) permuteRows(x compute.Value, order []int) compute.Value {
-	dims := f.shapeOf(x).Clone().Dimensions
-	r := len(dims)
-	if slices.Equal(order, []int{0, 1, 2, 3, 4, 5, 6, 7}[:r]) {
-		return x
-	}
-	outer := dims[:r-1]
-	outDims := make([]int, r-1)
-	for i, a := range order[:r-1] {
-		outDims[i] = dims[a]
-	}
-	strides := make([]int, r-1) // of the input rows.
-	stride := 1
-	for a := r - 2; a >= 0; a-- {
-		strides[a] = stride
-		stride *= outer[a]
-	}
-	indices := make([]int64, stride)
-	pos := make([]int, r-1)
-	for i := range indices {
-		unflatten(i, outDims, pos)
-		row := 0
-		for j, a := range order[:r-1] {
-			row += pos[j] * strides[a]
-		}
-		indices[i] = int64(row)
-	}
-	rows := must(f.Reshape(x, stride, dims[r-1]))
-	return must(f.Reshape(f.gatherRows(rows, indices), append(outDims, dims[r-1])...))
 }
 
 // unflatten writes the row-major multi-index of flat position i in an array of the given dimensions.

@@ -44,6 +44,10 @@ type fixes struct {
 	// and GoMLX's gradients leave some behind (see pruneDeadONNX).
 	pruneDead bool
 
+	// simplify skips, before compiling, the nodes that only copy memory: identity transposes, and
+	// broadcasts that the consuming operator can do itself (see simplifyONNX).
+	simplify bool
+
 	// convAsDot computes every convolution as a matrix product of gathered windows: the pure-Go engine's
 	// convolution loops run 5-10x slower than its matrix product.
 	convAsDot bool
@@ -235,8 +239,10 @@ func (b *builder) DeviceAssignment(devices ...compute.DeviceNum) error {
 }
 
 func (b *builder) Compile() (compute.Executable, error) {
-	if b.be.fix.pruneDead {
+	if b.be.fix.simplify {
 		simplifyONNX(b.inner)
+	}
+	if b.be.fix.pruneDead {
 		pruneDeadONNX(b.inner)
 	}
 	exec, err := b.inner.Compile()
