@@ -216,8 +216,8 @@ func defaultFixes(engine string) fixes {
 		return fixes{padNegative: true, convAsDot: true}
 	case ONNX:
 		return fixes{windowPads: true, selectScatterOverlap: true, scatterInt64: true, scalarReshape: true,
-			dotAsMatMul: true, pruneDead: true, simplify: true, convWideKernelAsDot: true, convWideKernelGathered: true,
-			copyParamOutputs: true}
+			dotAsMatMul: true, pruneDead: true, simplify: true, convWideKernelAsDot: true,
+			convWideKernelGathered: true, innerRepeatAsConcat: true, copyParamOutputs: true}
 	}
 	return fixes{}
 }

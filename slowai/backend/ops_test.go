@@ -632,3 +632,25 @@ func TestSimplifyONNX(t *testing.T) {
 		t.Errorf("identity output = %v, want %v", got1, want)
 	}
 }
+
+// TestInnerRepeat checks broadcasts that repeat the innermost axis (built by concatenation on onnx)
+// against their definition, and their gradient (a sum over the repeats) against finite differences.
+func TestInnerRepeat(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	x := randArr(rng, 3, 4)
+	want := arr{dims: []int{3, 4, 3}, data: make([]float64, 36)}
+	for i, v := range x.data {
+		for r := range 3 {
+			want.data[i*3+r] = v
+		}
+	}
+	forEngines(t, true, func(t *testing.T, e engine) {
+		checkForward(t, e, "new-axis", want, func(xs []*Node) *Node { return BroadcastToDims(xs[0], 3, 4, 3) }, x)
+		checkForward(t, e, "size-1-axis", want, func(xs []*Node) *Node {
+			return BroadcastToDims(Reshape(xs[0], 3, 4, 1), 3, 4, 3)
+		}, x)
+	})
+	forEngines(t, false, func(t *testing.T, e engine) {
+		gradCheck(t, e, func(xs []*Node) *Node { return weighted(BroadcastToDims(Reshape(xs[0], 3, 4, 1), 3, 4, 2)) }, x)
+	})
+}

@@ -61,6 +61,10 @@ type fixes struct {
 	// convAsDot's slices slowly, and then copies them again to concatenate them.
 	convWideKernelGathered bool
 
+	// innerRepeatAsConcat builds broadcasts that repeat the innermost axis a few times by concatenation
+	// (see BroadcastInDim): ONNX Runtime's Expand copies them element by element.
+	innerRepeatAsConcat bool
+
 	// copyParamOutputs returns a computed copy of any parameter that is also an output: ONNX Runtime's
 	// engine hands back garbage (zeros) for an output that is a graph input passed through unchanged,
 	// which is what e.g. Dropout in evaluation mode does.
