@@ -15,11 +15,11 @@ import (
 // runs at well under 1 GB/s. Instead, with Q = Q' x Ql output positions and K = K' x Kl kernel
 // positions, split into the last spatial axis (l) and the ones before it ('):
 //
-//   - x goes to [Ci, B, S'..., Wl], its last spatial axis padded and dilated in place, and the windows of
-//     the other spatial axes are gathered as whole rows of Wl: G [B*Q', Ci*K'*Wl]. Padding on those
-//     axes reads an extra zero row.
+//   - x goes to [Ci, B, S'..., Wl], and the windows of the other spatial axes are gathered as whole rows
+//     of Wl: G [B*Q', Ci*K'*Wl]. Padding on those axes reads an extra zero row.
 //   - The window's offset along the last axis moves to the kernel instead: the kernel [Ci, K..., Co] is
-//     gathered, again as whole rows of Co, into one zero-padded copy per last-axis output position:
+//     gathered, again as whole rows of Co, into one copy per last-axis output position, with zero rows
+//     where that window misses a column of x (padding and dilation of the last axis only move these):
 //     D [Ci*K'*Wl, Ql*Co].
 //   - y = G D, [B*Q', Ql*Co].
 //
@@ -28,7 +28,8 @@ import (
 // are of the kind ONNX Runtime does fast), and the product has a long contraction on the inner axis of
 // its first operand: the layout ONNX Runtime's matrix product runs fastest (the same product with the
 // contraction on the outer axis, or the operands swapped, ran 1.8x slower in W2). The price is
-// Wl/Kl - 1 more arithmetic (7% in W2, more for strided convolutions, whose skipped columns are zeros).
+// Wl/Kl - 1 more arithmetic (none in W2, where a same-padded 3x3 kernel's gradient has Kl = Wl; twice as
+// much for stride 2, whose skipped columns are zeros).
 func (f *function) convGathered(input, kernel compute.Value, axes compute.ConvolveAxesConfig, strides []int,
 	paddings [][2]int, inputDilations, kernelDilations []int,
 ) compute.Value {
@@ -56,14 +57,10 @@ func (f *function) convGathered(input, kernel compute.Value, axes compute.Convol
 	l := n - 1 // the last spatial axis.
 	inLead, winLead, outLead := size(in[:l]), size(win[:l]), size(out[:l])
 
-	// x [Ci, B, S'..., Wl], the last axis padded and dilated, as rows of Wl plus a zero row.
+	// x [Ci, B, S'..., Wl] as rows of Wl plus a zero row. The last axis is neither padded nor dilated:
+	// its padding and dilation only decide which kernel rows meet which columns of x in D.
 	x := f.transposeTo(input, concat([]int{axes.InputChannels, axes.InputBatch}, axes.InputSpatial))
-	if padLo[l] != 0 || padHi[l] != 0 || at(inputDilations, l) > 1 {
-		cfg := make([]compute.PadAxis, n+2)
-		cfg[n+1] = compute.PadAxis{Start: padLo[l], End: padHi[l], Interior: at(inputDilations, l) - 1}
-		x = must(f.Pad(x, f.scalar(is.DType, 0), cfg...))
-	}
-	wl := f.shapeOf(x).Dimensions[n+1]
+	wl := in[l]
 	x = must(f.Reshape(x, ci*b*inLead, wl))
 	x = must(f.Pad(x, f.scalar(is.DType, 0), compute.PadAxis{End: 1}, compute.PadAxis{}))
 	zeroRow := int64(ci * b * inLead)
@@ -115,7 +112,8 @@ func (f *function) convGathered(input, kernel compute.Value, axes compute.Convol
 	for block := range ci * winLead {
 		for w := range wl {
 			for q := range out[l] {
-				p, d := w-q*at(strides, l), at(kernelDilations, l)
+				// Column w of x sits at w*dilation+padLo on the padded, dilated axis.
+				p, d := w*at(inputDilations, l)+padLo[l]-q*at(strides, l), at(kernelDilations, l)
 				if p < 0 || p%d != 0 || p/d >= win[l] {
 					indices = append(indices, kZero)
 				} else {
