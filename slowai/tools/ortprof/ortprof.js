@@ -1,7 +1,8 @@
 // ortprof runs an ONNX model dumped by slowai/backend (SLOWAI_ONNX_DUMP=dir) under ONNX Runtime's own
 // profiler and prints where the time of the last run went, by operator and by operator and output shape.
 //
-//	npm install onnxruntime-node@1.30.0   (once, in this folder or any parent)
+//	npm install --no-save --ignore-scripts onnxruntime-node@1.30.0   (once, here; the skipped script only
+//	                                                               fetches optional GPU libraries)
 //	node ortprof.js model.onnx [runs=4] [top=30]
 //
 // Inputs are random floats in [0, 0.1) and zero integers, which is enough to time a graph whose cost
