@@ -15,6 +15,7 @@ import (
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 
+	"github.com/slowai-go/course/slowai/nn"
 	"github.com/slowai-go/course/slowai/progress"
 )
 
@@ -136,9 +137,8 @@ func trainOn(be compute.Backend, images []float32, labels []int, h, w, numClasse
 		newM := make([]*Node, 4)
 		newV := make([]*Node, 4)
 		for i := range p {
-			newM[i] = Add(MulScalar(m[i], beta1), MulScalar(grads[i], 1-beta1))
-			newV[i] = Add(MulScalar(v[i], beta2), MulScalar(Square(grads[i]), 1-beta2))
-			out = append(out, Sub(p[i], Mul(lr, Div(newM[i], AddScalar(Sqrt(newV[i]), eps)))))
+			newM[i], newV[i] = nn.AdamMoments(m[i], v[i], grads[i], beta1, beta2)
+			out = append(out, nn.AdamUpdate(p[i], newM[i], newV[i], lr, eps))
 		}
 		out = append(out, newM...)
 		out = append(out, newV...)
@@ -185,7 +185,7 @@ func trainOn(be compute.Backend, images []float32, labels []int, h, w, numClasse
 				dst[j] = v
 			}
 		}
-		lrT := cfg.LR * math.Sqrt(1-math.Pow(beta2, float64(t))) / (1 - math.Pow(beta1, float64(t)))
+		lrT := nn.AdamLR(cfg.LR, beta1, beta2, t)
 		args := make([]any, 0, 15)
 		for _, p := range c.params {
 			args = append(args, p)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/shapes"
 )
 
 // ConvGeneral implements compute.StandardOps.
@@ -70,27 +71,53 @@ func (f *function) wideKernel(input, kernel compute.Value, axes compute.Convolve
 	if err1 != nil || err2 != nil {
 		return false
 	}
-	win, out := 1, 1
-	for i, a := range axes.KernelSpatial {
-		k, in := ks.Dimensions[a], is.Dimensions[axes.InputSpatial[i]]
-		d, s, id := 1, 1, 1
-		if len(kernelDilations) > 0 {
-			d = kernelDilations[i]
+	g := newConvGeometry(is, ks, axes, strides, paddings, inputDilations, kernelDilations)
+	return size(g.win) > size(g.out)
+}
+
+// convGeometry is a convolution's arithmetic along each spatial axis, with the defaults (no padding,
+// strides and dilations of 1) filled in.
+type convGeometry struct {
+	in, win, out        []int // input, kernel window and output sizes.
+	padLo, padHi        []int
+	stride, inDil, kDil []int
+}
+
+func newConvGeometry(is, ks shapes.Shape, axes compute.ConvolveAxesConfig, strides []int, paddings [][2]int,
+	inputDilations, kernelDilations []int,
+) convGeometry {
+	n := len(axes.InputSpatial)
+	orOne := func(list []int, i int) int {
+		if len(list) > 0 {
+			return list[i]
 		}
-		if len(strides) > 0 {
-			s = strides[i]
-		}
-		if len(inputDilations) > 0 {
-			id = inputDilations[i]
-		}
-		span := (in-1)*id + 1
-		if len(paddings) > 0 {
-			span += paddings[i][0] + paddings[i][1]
-		}
-		win *= k
-		out *= max((span-((k-1)*d+1))/s+1, 0)
+		return 1
 	}
-	return win > out
+	g := convGeometry{in: make([]int, n), win: make([]int, n), out: make([]int, n), padLo: make([]int, n),
+		padHi: make([]int, n), stride: make([]int, n), inDil: make([]int, n), kDil: make([]int, n)}
+	for i := range n {
+		g.in[i] = is.Dimensions[axes.InputSpatial[i]]
+		g.win[i] = ks.Dimensions[axes.KernelSpatial[i]]
+		g.stride[i], g.inDil[i], g.kDil[i] = orOne(strides, i), orOne(inputDilations, i), orOne(kernelDilations, i)
+		if len(paddings) > 0 {
+			g.padLo[i], g.padHi[i] = paddings[i][0], paddings[i][1]
+		}
+		span := (g.in[i]-1)*g.inDil[i] + 1 + g.padLo[i] + g.padHi[i]
+		g.out[i] = max((span-((g.win[i]-1)*g.kDil[i]+1))/g.stride[i]+1, 0)
+	}
+	return g
+}
+
+// toOutputLayout transposes a convolution's result y [B, O..., Co] to the output layout axes asks for.
+func (f *function) toOutputLayout(y compute.Value, axes compute.ConvolveAxesConfig) compute.Value {
+	n := len(axes.OutputSpatial)
+	perm := make([]int, n+2)
+	perm[axes.OutputBatch] = 0
+	for i, a := range axes.OutputSpatial {
+		perm[a] = 1 + i
+	}
+	perm[axes.OutputChannels] = n + 1
+	return f.transposeTo(y, perm)
 }
 
 func negativePadding(paddings [][2]int) bool {

@@ -31,23 +31,8 @@ func (f *function) convAsDot(input, kernel compute.Value, axes compute.ConvolveA
 	is, ks := f.shapeOf(input), f.shapeOf(kernel)
 	b, ci, co := is.Dimensions[axes.InputBatch], is.Dimensions[axes.InputChannels], ks.Dimensions[axes.KernelOutputChannels]
 	cig, cog := ci/groups, co/groups
-	stride := func(i int) int {
-		if len(strides) > 0 {
-			return strides[i]
-		}
-		return 1
-	}
-	dil := func(i int) int {
-		if len(kernelDilations) > 0 {
-			return kernelDilations[i]
-		}
-		return 1
-	}
-	win, out := make([]int, n), make([]int, n)
-	for i := range n {
-		win[i] = ks.Dimensions[axes.KernelSpatial[i]]
-		out[i] = (is.Dimensions[axes.InputSpatial[i]]-((win[i]-1)*dil(i)+1))/stride(i) + 1
-	}
+	g := newConvGeometry(is, ks, axes, strides, nil, nil, kernelDilations)
+	win, out := g.win, g.out
 	numWin, numOut := size(win), size(out)
 	byKernel := numWin <= numOut
 	channelsFirst := !byKernel && n > 0 && axes.KernelInputChannels < slices.Min(axes.KernelSpatial)
@@ -83,11 +68,11 @@ func (f *function) convAsDot(input, kernel compute.Value, axes compute.ConvolveA
 		for i := range n {
 			a := spatial + i
 			if byKernel { // window position pos, all outputs: strided by the convolution's stride.
-				starts[a], step[a] = pos[i]*dil(i), stride(i)
-				limits[a] = starts[a] + (out[i]-1)*stride(i) + 1
+				starts[a], step[a] = pos[i]*g.kDil[i], g.stride[i]
+				limits[a] = starts[a] + (out[i]-1)*g.stride[i] + 1
 			} else { // output position pos, the whole window: strided by the kernel dilation.
-				starts[a], step[a] = pos[i]*stride(i), dil(i)
-				limits[a] = starts[a] + (win[i]-1)*dil(i) + 1
+				starts[a], step[a] = pos[i]*g.stride[i], g.kDil[i]
+				limits[a] = starts[a] + (win[i]-1)*g.kDil[i] + 1
 			}
 		}
 		part := must(f.Slice(x, starts, limits, step))
@@ -176,14 +161,7 @@ func (f *function) convAsDot(input, kernel compute.Value, axes compute.ConvolveA
 		y = must(f.Transpose(y, append(perm, 0, rank-1)...))
 	}
 	y = must(f.Reshape(y, append(append([]int{b}, out...), co)...))
-	// Back to the requested output layout.
-	perm := make([]int, n+2)
-	perm[axes.OutputBatch] = 0
-	for i, a := range axes.OutputSpatial {
-		perm[a] = 1 + i
-	}
-	perm[axes.OutputChannels] = n + 1
-	return f.transposeTo(y, perm)
+	return f.toOutputLayout(y, axes)
 }
 
 // size is the number of elements of an array with the given dimensions.

@@ -36,24 +36,8 @@ func (f *function) convGathered(input, kernel compute.Value, axes compute.Convol
 	n := len(axes.InputSpatial)
 	is, ks := f.shapeOf(input), f.shapeOf(kernel)
 	b, ci, co := is.Dimensions[axes.InputBatch], is.Dimensions[axes.InputChannels], ks.Dimensions[axes.KernelOutputChannels]
-	at := func(list []int, i int) int {
-		if len(list) > 0 {
-			return list[i]
-		}
-		return 1
-	}
-	in, win, out := make([]int, n), make([]int, n), make([]int, n)
-	padLo, padHi := make([]int, n), make([]int, n)
-	for i := range n {
-		in[i] = is.Dimensions[axes.InputSpatial[i]]
-		win[i] = ks.Dimensions[axes.KernelSpatial[i]]
-		span := (in[i]-1)*at(inputDilations, i) + 1
-		if len(paddings) > 0 {
-			padLo[i], padHi[i] = paddings[i][0], paddings[i][1]
-			span += padLo[i] + padHi[i]
-		}
-		out[i] = max((span-((win[i]-1)*at(kernelDilations, i)+1))/at(strides, i)+1, 0)
-	}
+	geo := newConvGeometry(is, ks, axes, strides, paddings, inputDilations, kernelDilations)
+	in, win, out, padLo := geo.in, geo.win, geo.out, geo.padLo
 	l := n - 1 // the last spatial axis.
 	inLead, winLead, outLead := size(in[:l]), size(win[:l]), size(out[:l])
 
@@ -74,8 +58,8 @@ func (f *function) convGathered(input, kernel compute.Value, axes compute.Convol
 			unflatten(k, win[:l], kPos)
 			row := int64(0)
 			for i := range l {
-				p := qPos[i]*at(strides, i) + kPos[i]*at(kernelDilations, i) - padLo[i]
-				d := at(inputDilations, i)
+				p := qPos[i]*geo.stride[i] + kPos[i]*geo.kDil[i] - padLo[i]
+				d := geo.inDil[i]
 				if p < 0 || p%d != 0 || p/d >= in[i] {
 					row = -1
 					break
@@ -113,7 +97,7 @@ func (f *function) convGathered(input, kernel compute.Value, axes compute.Convol
 		for w := range wl {
 			for q := range out[l] {
 				// Column w of x sits at w*dilation+padLo on the padded, dilated axis.
-				p, d := w*at(inputDilations, l)+padLo[l]-q*at(strides, l), at(kernelDilations, l)
+				p, d := w*geo.inDil[l]+padLo[l]-q*geo.stride[l], geo.kDil[l]
 				if p < 0 || p%d != 0 || p/d >= win[l] {
 					indices = append(indices, kZero)
 				} else {
@@ -127,13 +111,7 @@ func (f *function) convGathered(input, kernel compute.Value, axes compute.Convol
 	y := must(f.DotGeneral(g, []int{1}, nil, dk, []int{0}, nil, compute.DotGeneralConfig{}))
 	// y [B*Q'*Ql, Co] -> [B, Q..., Co] -> the requested output layout.
 	y = must(f.Reshape(y, append(append([]int{b}, out...), co)...))
-	perm := make([]int, n+2)
-	perm[axes.OutputBatch] = 0
-	for i, a := range axes.OutputSpatial {
-		perm[a] = 1 + i
-	}
-	perm[axes.OutputChannels] = n + 1
-	return f.transposeTo(y, perm)
+	return f.toOutputLayout(y, axes)
 }
 
 // gatherRows returns the rows of the matrix x [R, C] at the given indices, [len(indices), C].

@@ -503,6 +503,29 @@ func TestRandom(t *testing.T) {
 // TestPruneDeadONNX checks that nodes no output needs are removed before ONNX Runtime compiles, and that
 // the kept ones still compute the right thing.
 func TestPruneDeadONNX(t *testing.T) {
+	raw, b := rawONNX(t, "prune")
+	fn := b.Main()
+	x := mustValue(t)(fn.Parameter("x", shapes.Make(dtypes.Float32, 2, 2), nil))
+	if _, err := fn.DotGeneral(x, []int{1}, nil, x, []int{0}, nil, compute.DotGeneralConfig{}); err != nil {
+		t.Fatal(err) // dead: nothing uses it.
+	}
+	y := mustValue(t)(fn.Add(x, x))
+	if err := fn.Return([]compute.Value{y}, nil); err != nil {
+		t.Fatal(err)
+	}
+	removed, ok := pruneDeadONNX(b)
+	if !ok || removed != 1 {
+		t.Fatalf("pruneDeadONNX removed %d nodes (ok=%v), want the 1 dead DotGeneral", removed, ok)
+	}
+	got := runRaw(t, raw, b, rawInput{[]float32{1, 2, 3, 4}, []int{2, 2}})
+	if want := []float32{2, 4, 6, 8}; fmt.Sprint(got[0]) != fmt.Sprint(want) {
+		t.Errorf("x+x = %v, want %v", got[0], want)
+	}
+}
+
+// rawONNX returns the onnx engine without this package's wrapper and a builder on it, or skips the test.
+func rawONNX(t *testing.T, name string) (compute.Backend, compute.Builder) {
+	t.Helper()
 	loadEngines(t)
 	if onnxMissing != "" {
 		t.Skipf("onnx engine not tested: %s", onnxMissing)
@@ -511,45 +534,55 @@ func TestPruneDeadONNX(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := raw.Builder("prune")
-	fn := b.Main()
-	x, err := fn.Parameter("x", shapes.Make(dtypes.Float32, 2, 2), nil)
-	if err != nil {
-		t.Fatal(err)
+	return raw, raw.Builder(name)
+}
+
+// mustValue returns a function that fails the test on an error and otherwise returns the value.
+func mustValue(t *testing.T) func(compute.Value, error) compute.Value {
+	return func(v compute.Value, err error) compute.Value {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
 	}
-	if _, err := fn.DotGeneral(x, []int{1}, nil, x, []int{0}, nil, compute.DotGeneralConfig{}); err != nil {
-		t.Fatal(err) // dead: nothing uses it.
-	}
-	y, err := fn.Add(x, x)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := fn.Return([]compute.Value{y}, nil); err != nil {
-		t.Fatal(err)
-	}
-	removed, ok := pruneDeadONNX(b)
-	if !ok || removed != 1 {
-		t.Fatalf("pruneDeadONNX removed %d nodes (ok=%v), want the 1 dead DotGeneral", removed, ok)
-	}
+}
+
+// rawInput is a float32 input of a graph built with rawONNX.
+type rawInput struct {
+	data []float32
+	dims []int
+}
+
+// runRaw compiles b's graph, runs it on the inputs and returns its float32 outputs.
+func runRaw(t *testing.T, raw compute.Backend, b compute.Builder, inputs ...rawInput) [][]float32 {
+	t.Helper()
 	exec, err := b.Compile()
 	if err != nil {
 		t.Fatal(err)
 	}
-	in, err := raw.BufferFromFlatData(0, []float32{1, 2, 3, 4}, shapes.Make(dtypes.Float32, 2, 2))
+	bufs := make([]compute.Buffer, len(inputs))
+	for i, in := range inputs {
+		if bufs[i], err = raw.BufferFromFlatData(0, in.data, shapes.Make(dtypes.Float32, in.dims...)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := exec.Execute(bufs, nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Execute([]compute.Buffer{in}, nil, 0)
-	if err != nil {
-		t.Fatal(err)
+	got := make([][]float32, len(out))
+	for i, o := range out {
+		s, err := o.Shape()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[i] = make([]float32, s.Size())
+		if err := o.ToFlatData(got[i]); err != nil {
+			t.Fatal(err)
+		}
 	}
-	got := make([]float32, 4)
-	if err := out[0].ToFlatData(got); err != nil {
-		t.Fatal(err)
-	}
-	if want := []float32{2, 4, 6, 8}; fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("x+x = %v, want %v", got, want)
-	}
+	return got
 }
 
 // A graph whose output is one of its inputs, unchanged (Dropout in evaluation mode does this), must
@@ -570,23 +603,9 @@ func TestParameterAsOutput(t *testing.T) {
 // TestSimplifyONNX checks that identity transposes and broadcasts the consumer could do itself are
 // skipped, that a graph output is never rewired, and that the results do not change.
 func TestSimplifyONNX(t *testing.T) {
-	loadEngines(t)
-	if onnxMissing != "" {
-		t.Skipf("onnx engine not tested: %s", onnxMissing)
-	}
-	raw, err := open(ONNX, "cpu")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := raw.Builder("simplify")
+	raw, b := rawONNX(t, "simplify")
 	fn := b.Main()
-	must := func(v compute.Value, err error) compute.Value {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return v
-	}
+	must := mustValue(t)
 	x := must(fn.Parameter("x", shapes.Make(dtypes.Float32, 2, 3), nil))
 	bias := must(fn.Parameter("bias", shapes.Make(dtypes.Float32, 3), nil))
 	same := must(fn.Transpose(x, 0, 1))                                                // identity: skipped.
@@ -602,34 +621,12 @@ func TestSimplifyONNX(t *testing.T) {
 		t.Fatalf("simplifyONNX rewired %d inputs (ok=%v), want 2 (the identity transpose and the Expand)", rewired, ok)
 	}
 	pruneDeadONNX(b)
-	exec, err := b.Compile()
-	if err != nil {
-		t.Fatal(err)
+	got := runRaw(t, raw, b, rawInput{[]float32{1, 2, 3, 4, 5, 6}, []int{2, 3}}, rawInput{[]float32{10, 20, 30}, []int{3}})
+	if want := []float32{11, 14, 22, 25, 33, 36}; fmt.Sprint(got[0]) != fmt.Sprint(want) {
+		t.Errorf("transpose(x + bias) = %v, want %v", got[0], want)
 	}
-	xb, err := raw.BufferFromFlatData(0, []float32{1, 2, 3, 4, 5, 6}, shapes.Make(dtypes.Float32, 2, 3))
-	if err != nil {
-		t.Fatal(err)
-	}
-	bb, err := raw.BufferFromFlatData(0, []float32{10, 20, 30}, shapes.Make(dtypes.Float32, 3))
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Execute([]compute.Buffer{xb, bb}, nil, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got0, got1 := make([]float32, 6), make([]float32, 6)
-	if err := out[0].ToFlatData(got0); err != nil {
-		t.Fatal(err)
-	}
-	if err := out[1].ToFlatData(got1); err != nil {
-		t.Fatal(err)
-	}
-	if want := []float32{11, 14, 22, 25, 33, 36}; fmt.Sprint(got0) != fmt.Sprint(want) {
-		t.Errorf("transpose(x + bias) = %v, want %v", got0, want)
-	}
-	if want := []float32{1, 2, 3, 4, 5, 6}; fmt.Sprint(got1) != fmt.Sprint(want) {
-		t.Errorf("identity output = %v, want %v", got1, want)
+	if want := []float32{1, 2, 3, 4, 5, 6}; fmt.Sprint(got[1]) != fmt.Sprint(want) {
+		t.Errorf("identity output = %v, want %v", got[1], want)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/slowai-go/course/slowai/data"
 	"github.com/slowai-go/course/slowai/diffusion"
+	"github.com/slowai-go/course/slowai/nn"
 	"github.com/slowai-go/course/slowai/progress"
 )
 
@@ -223,8 +224,7 @@ func (tr *Trainer) stepGraph(g *Graph, in []*Node) []*Node {
 	b1, b2, e := tr.Train.Beta1, tr.Train.Beta2, tr.Train.Eps
 	outP, outM, outV, outE := make([]*Node, n), make([]*Node, n), make([]*Node, n), make([]*Node, n)
 	for i := range p {
-		outM[i] = Add(MulScalar(m[i], b1), MulScalar(grads[i], 1-b1))
-		outV[i] = Add(MulScalar(v[i], b2), MulScalar(Square(grads[i]), 1-b2))
+		outM[i], outV[i] = nn.AdamMoments(m[i], v[i], grads[i], b1, b2)
 		denom := AddScalar(Div(Sqrt(outV[i]), sqrtBC2), e)
 		outP[i] = Sub(Mul(p[i], decay), Mul(stepSize, Div(outM[i], denom)))
 		outE[i] = Add(Mul(ema[i], emaDecay), Mul(OneMinus(emaDecay), outP[i]))

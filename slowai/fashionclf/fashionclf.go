@@ -170,11 +170,10 @@ func Train(be compute.Backend, ds *data.Dataset, cfg TrainConfig) (*Classifier, 
 		loss := Neg(ReduceAllMean(ReduceSum(Mul(lp, OneHot(y, NumClasses, lp.DType())), -1)))
 		grads := Gradient(loss, p...)
 		out := make([]*Node, 0, 3*n+1)
-		var nm, nv []*Node
+		nm, nv := make([]*Node, n), make([]*Node, n)
 		for i := range p {
-			nm = append(nm, Add(MulScalar(m[i], b1), MulScalar(grads[i], 1-b1)))
-			nv = append(nv, Add(MulScalar(v[i], b2), MulScalar(Square(grads[i]), 1-b2)))
-			out = append(out, Sub(p[i], Mul(lr, Div(nm[i], AddScalar(Sqrt(nv[i]), eps)))))
+			nm[i], nv[i] = nn.AdamMoments(m[i], v[i], grads[i], b1, b2)
+			out = append(out, nn.AdamUpdate(p[i], nm[i], nv[i], lr, eps))
 		}
 		out = append(out, nm...)
 		out = append(out, nv...)
@@ -223,7 +222,7 @@ func Train(be compute.Backend, ds *data.Dataset, cfg TrainConfig) (*Classifier, 
 		}
 		frac := float64(s) / float64(steps)
 		lr := cfg.LR * (0.05 + 0.95*0.5*(1+math.Cos(math.Pi*frac)))
-		lr *= math.Sqrt(1-math.Pow(b2, float64(s))) / (1 - math.Pow(b1, float64(s)))
+		lr = nn.AdamLR(lr, b1, b2, s)
 		args := make([]any, 0, 3*n+3)
 		for _, t := range c.params {
 			args = append(args, t)
