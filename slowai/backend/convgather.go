@@ -45,9 +45,7 @@ func (f *function) convGathered(input, kernel compute.Value, axes compute.Convol
 	// its padding and dilation only decide which kernel rows meet which columns of x in D.
 	x := f.transposeTo(input, concat([]int{axes.InputChannels, axes.InputBatch}, axes.InputSpatial))
 	wl := in[l]
-	x = must(f.Reshape(x, ci*b*inLead, wl))
-	x = must(f.Pad(x, f.scalar(is.DType, 0), compute.PadAxis{End: 1}, compute.PadAxis{}))
-	zeroRow := int64(ci * b * inLead)
+	x, zeroRow := f.withZeroRow(must(f.Reshape(x, ci*b*inLead, wl)))
 
 	// Row of x (within one (Ci, B) block) read by output position q' with window position k', or -1.
 	rowOf := make([]int64, outLead*winLead)
@@ -89,9 +87,7 @@ func (f *function) convGathered(input, kernel compute.Value, axes compute.Convol
 	// output position ql along the last axis, else a zero row.
 	k := f.transposeTo(kernel, concat([]int{axes.KernelInputChannels}, axes.KernelSpatial,
 		[]int{axes.KernelOutputChannels}))
-	k = must(f.Reshape(k, ci*size(win), co))
-	k = must(f.Pad(k, f.scalar(ks.DType, 0), compute.PadAxis{End: 1}, compute.PadAxis{}))
-	kZero := int64(ci * size(win))
+	k, kZero := f.withZeroRow(must(f.Reshape(k, ci*size(win), co)))
 	indices = make([]int64, 0, ci*winLead*wl*out[l])
 	for block := range ci * winLead {
 		for w := range wl {
@@ -112,6 +108,12 @@ func (f *function) convGathered(input, kernel compute.Value, axes compute.Convol
 	// y [B*Q'*Ql, Co] -> [B, Q..., Co] -> the requested output layout.
 	y = must(f.Reshape(y, append(append([]int{b}, out...), co)...))
 	return f.toOutputLayout(y, axes)
+}
+
+// withZeroRow appends a row of zeros to the matrix x and returns the result and that row's index.
+func (f *function) withZeroRow(x compute.Value) (compute.Value, int64) {
+	s := f.shapeOf(x)
+	return must(f.Pad(x, f.scalar(s.DType, 0), compute.PadAxis{End: 1}, compute.PadAxis{})), int64(s.Dimensions[0])
 }
 
 // gatherRows returns the rows of the matrix x [R, C] at the given indices, [len(indices), C].

@@ -4,7 +4,6 @@ package backend
 
 import (
 	"reflect"
-	"unsafe"
 
 	"github.com/gomlx/compute"
 	onnxbackend "github.com/gomlx/compute-onnx"
@@ -27,16 +26,10 @@ func pruneDeadONNX(inner compute.Builder) (removed int, ok bool) {
 			removed, ok = 0, false
 		}
 	}()
-	fn := reflect.ValueOf(ob).Elem().FieldByName("mainFn")
-	if fn.Kind() != reflect.Pointer || fn.IsNil() {
+	nodes, returns, found := onnxMainFunction(ob)
+	if !found {
 		return 0, false
 	}
-	fn = fn.Elem()
-	nodesField, returns := fn.FieldByName("nodes"), fn.FieldByName("returns")
-	if nodesField.Kind() != reflect.Slice || returns.Kind() != reflect.Slice {
-		return 0, false
-	}
-	nodes := reflect.NewAt(nodesField.Type(), unsafe.Pointer(nodesField.UnsafeAddr())).Elem()
 
 	field := func(node reflect.Value, name string) reflect.Value { return node.Elem().FieldByName(name) }
 	outputsOf := func(node reflect.Value) []string {
@@ -94,4 +87,19 @@ func pruneDeadONNX(inner compute.Builder) (removed int, ok bool) {
 		nodes.Set(kept)
 	}
 	return removed, true
+}
+
+// onnxMainFunction returns, settable, the node list and the returned nodes of an ONNX Runtime builder's
+// main function (unexported fields of compute-onnx), or found false if they are not where expected.
+func onnxMainFunction(ob *onnxbackend.Builder) (nodes, returns reflect.Value, found bool) {
+	fn := reflect.ValueOf(ob).Elem().FieldByName("mainFn")
+	if fn.Kind() != reflect.Pointer || fn.IsNil() {
+		return nodes, returns, false
+	}
+	fn = fn.Elem()
+	nodes, returns = fn.FieldByName("nodes"), fn.FieldByName("returns")
+	if nodes.Kind() != reflect.Slice || returns.Kind() != reflect.Slice {
+		return nodes, returns, false
+	}
+	return writable(nodes), writable(returns), true
 }

@@ -42,16 +42,10 @@ func simplifyONNX(inner compute.Builder) (rewired int, ok bool) {
 			rewired, ok = 0, false
 		}
 	}()
-	fn := reflect.ValueOf(ob).Elem().FieldByName("mainFn")
-	if fn.Kind() != reflect.Pointer || fn.IsNil() {
+	nodes, _, found := onnxMainFunction(ob)
+	if !found {
 		return 0, false
 	}
-	fn = fn.Elem()
-	nodesField := fn.FieldByName("nodes")
-	if nodesField.Kind() != reflect.Slice {
-		return 0, false
-	}
-	nodes := writable(nodesField)
 	field := func(node reflect.Value, name string) reflect.Value { return writable(node.Elem().FieldByName(name)) }
 	opType := func(node reflect.Value) string { return field(node, "opType").String() }
 	shapeOf := func(node reflect.Value) shapes.Shape { return field(node, "shape").Interface().(shapes.Shape) }
