@@ -9,6 +9,8 @@ import (
 	"math"
 	"path/filepath"
 
+	"github.com/slowai-go/course/slowai/nn/module"
+
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
@@ -92,20 +94,20 @@ func geluTanh(x *Node) *Node {
 }
 
 type layer struct {
-	ln1, ln2   weights.LayerNorm
-	q, k, v, o weights.Linear
-	fc1, fc2   weights.Linear
+	ln1, ln2   module.LayerNorm
+	q, k, v, o module.Linear
+	fc1, fc2   module.Linear
 }
 
 // Model is a CLIP text encoder whose parameters live in Vars.
 type Model struct {
 	Config Config
-	Vars   weights.Vars
-	Specs  *weights.Specs
+	Vars   module.Vars
+	Specs  *module.Specs
 
-	tok, pos weights.Embedding
+	tok, pos module.Embedding
 	layers   []layer
-	final    weights.LayerNorm
+	final    module.LayerNorm
 	act      func(*Node) *Node
 
 	backend compute.Backend
@@ -114,36 +116,36 @@ type Model struct {
 
 // New builds the module tree for cfg and declares its parameters; it stores no values (see Load,
 // LoadWeights, NewRandom).
-func New(cfg Config, vars weights.Vars, be compute.Backend) (*Model, error) {
+func New(cfg Config, vars module.Vars, be compute.Backend) (*Model, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("clip: %w", err)
 	}
 	act, _ := activation(cfg.HiddenAct)
-	s := &weights.Specs{}
+	s := &module.Specs{}
 	m := &Model{Config: cfg, Vars: vars, Specs: s, act: act, backend: be}
 	const p = "text_model."
-	m.tok = weights.NewEmbedding(s, p+"embeddings.token_embedding", cfg.VocabSize, cfg.HiddenSize)
-	m.pos = weights.NewEmbedding(s, p+"embeddings.position_embedding", cfg.MaxPositionEmbeddings, cfg.HiddenSize)
+	m.tok = module.NewEmbedding(s, p+"embeddings.token_embedding", cfg.VocabSize, cfg.HiddenSize)
+	m.pos = module.NewEmbedding(s, p+"embeddings.position_embedding", cfg.MaxPositionEmbeddings, cfg.HiddenSize)
 	d, ff := cfg.HiddenSize, cfg.IntermediateSize
 	for i := range cfg.NumHiddenLayers {
 		n := fmt.Sprintf(p+"encoder.layers.%d.", i)
 		m.layers = append(m.layers, layer{
-			ln1: weights.NewLayerNorm(s, n+"layer_norm1", d, cfg.LayerNormEps),
-			q:   weights.NewLinear(s, n+"self_attn.q_proj", d, d, true),
-			k:   weights.NewLinear(s, n+"self_attn.k_proj", d, d, true),
-			v:   weights.NewLinear(s, n+"self_attn.v_proj", d, d, true),
-			o:   weights.NewLinear(s, n+"self_attn.out_proj", d, d, true),
-			ln2: weights.NewLayerNorm(s, n+"layer_norm2", d, cfg.LayerNormEps),
-			fc1: weights.NewLinear(s, n+"mlp.fc1", d, ff, true),
-			fc2: weights.NewLinear(s, n+"mlp.fc2", ff, d, true),
+			ln1: module.NewLayerNorm(s, n+"layer_norm1", d, cfg.LayerNormEps),
+			q:   module.NewLinear(s, n+"self_attn.q_proj", d, d, true),
+			k:   module.NewLinear(s, n+"self_attn.k_proj", d, d, true),
+			v:   module.NewLinear(s, n+"self_attn.v_proj", d, d, true),
+			o:   module.NewLinear(s, n+"self_attn.out_proj", d, d, true),
+			ln2: module.NewLayerNorm(s, n+"layer_norm2", d, cfg.LayerNormEps),
+			fc1: module.NewLinear(s, n+"mlp.fc1", d, ff, true),
+			fc2: module.NewLinear(s, n+"mlp.fc2", ff, d, true),
 		})
 	}
-	m.final = weights.NewLayerNorm(s, p+"final_layer_norm", d, cfg.LayerNormEps)
+	m.final = module.NewLayerNorm(s, p+"final_layer_norm", d, cfg.LayerNormEps)
 	return m, nil
 }
 
 // loadOptions skips the position_ids buffer older transformers versions saved with the weights.
-var loadOptions = weights.Options{
+var loadOptions = module.Options{
 	Ignore: func(name string) bool { return name == "text_model.embeddings.position_ids" },
 }
 
@@ -155,7 +157,7 @@ func Load(dir string, be compute.Backend) (*Model, error) {
 
 // LoadWeights checks and loads a checkpoint file into the model's Vars.
 func (m *Model) LoadWeights(path string) error {
-	return weights.LoadFile(m.Vars, path, m.Specs, loadOptions)
+	return module.LoadFile(m.Vars, path, m.Specs, loadOptions)
 }
 
 // NewRandom builds a model from cfg with seeded random parameters, for benchmarks.
@@ -164,7 +166,7 @@ func NewRandom(cfg Config, be compute.Backend, seed uint64) (*Model, error) {
 }
 
 // Params returns where the parameters live and what they are (for the weights helpers).
-func (m *Model) Params() (weights.Vars, *weights.Specs) { return m.Vars, m.Specs }
+func (m *Model) Params() (module.Vars, *module.Specs) { return m.Vars, m.Specs }
 
 // Output holds the graph values of a forward pass.
 type Output struct {

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/slowai-go/course/slowai/nn/module"
+
 	"github.com/gomlx/compute"
 
 	"github.com/slowai-go/course/slowai/safetensors"
@@ -70,7 +72,7 @@ func TestEncode(t *testing.T) {
 // TestSD1Size builds (without values) SD v1's text encoder, CLIP ViT-L/14's text tower, and
 // checks its parameter count against transformers' 123,060,480.
 func TestSD1Size(t *testing.T) {
-	m, err := New(SD1Config(), weights.NewVars("/clip"), nil)
+	m, err := New(SD1Config(), module.NewVars("/clip"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +101,7 @@ func TestPooling(t *testing.T) {
 			t.Fatal(err)
 		}
 		cfg.EOSTokenID = c.eos
-		m, err := New(cfg, weights.NewVars("/clip"), be)
+		m, err := New(cfg, module.NewVars("/clip"), be)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -121,7 +123,7 @@ func TestPooling(t *testing.T) {
 	}
 	// Row 1 breaks the tie between the rules when the largest id is not eos: 8000 at 4 vs none.
 	cfg, _ := LoadConfig("testdata")
-	m, _ := New(cfg, weights.NewVars("/clip"), be)
+	m, _ := New(cfg, module.NewVars("/clip"), be)
 	m.LoadWeights("testdata/model.safetensors")
 	last, pooled, _ := m.Encode([][]int{{5, 320, 8000, 12}})
 	l, _ := weights.Float32s(last)
@@ -144,7 +146,7 @@ func TestConfigErrors(t *testing.T) {
 			t.Fatal(err)
 		}
 		c.edit(&cfg)
-		if _, err := New(cfg, weights.NewVars("/clip"), nil); err == nil || !strings.Contains(err.Error(), c.want) {
+		if _, err := New(cfg, module.NewVars("/clip"), nil); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("want error mentioning %q, got %v", c.want, err)
 		}
 	}

@@ -10,6 +10,8 @@ import (
 	"math"
 	"path/filepath"
 
+	"github.com/slowai-go/course/slowai/nn/module"
+
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
@@ -38,10 +40,10 @@ func activation(name string) (func(*Node) *Node, error) {
 // resnet is diffusers' ResnetBlock2D: two GroupNorm→act→conv stages with the projected time
 // embedding added in between, and a (1×1 conv) shortcut.
 type resnet struct {
-	norm1, norm2 weights.GroupNorm
-	conv1, conv2 weights.Conv2D
-	temb         weights.Linear
-	shortcut     *weights.Conv2D
+	norm1, norm2 module.GroupNorm
+	conv1, conv2 module.Conv2D
+	temb         module.Linear
+	shortcut     *module.Conv2D
 	scaleShift   bool // time embedding gives a scale and a shift for norm2 instead of a bias
 	skipTimeAct  bool
 	outScale     float64
@@ -51,8 +53,8 @@ func (u *Model) newResnet(name string, in, out int, outScale float64) resnet {
 	s, c, r := u.Specs, u.Config, u.res
 	pad := nn.ConvOpts{Padding: nn.Pair(1)}
 	rn := resnet{
-		norm1:       weights.NewGroupNorm(s, name+".norm1", r.groups, in, c.NormEps),
-		conv1:       weights.NewConv2D(s, name+".conv1", in, out, 3, pad),
+		norm1:       module.NewGroupNorm(s, name+".norm1", r.groups, in, c.NormEps),
+		conv1:       module.NewConv2D(s, name+".conv1", in, out, 3, pad),
 		scaleShift:  c.ResnetTimeScaleShift == "scale_shift",
 		skipTimeAct: c.ResnetSkipTimeAct,
 		outScale:    outScale,
@@ -61,11 +63,11 @@ func (u *Model) newResnet(name string, in, out int, outScale float64) resnet {
 	if rn.scaleShift {
 		tout = 2 * out
 	}
-	rn.temb = weights.NewLinear(s, name+".time_emb_proj", r.tembDim, tout, true)
-	rn.norm2 = weights.NewGroupNorm(s, name+".norm2", r.groups, out, c.NormEps)
-	rn.conv2 = weights.NewConv2D(s, name+".conv2", out, out, 3, pad)
+	rn.temb = module.NewLinear(s, name+".time_emb_proj", r.tembDim, tout, true)
+	rn.norm2 = module.NewGroupNorm(s, name+".norm2", r.groups, out, c.NormEps)
+	rn.conv2 = module.NewConv2D(s, name+".conv2", out, out, 3, pad)
 	if in != out {
-		sc := weights.NewConv2D(s, name+".conv_shortcut", in, out, 1, nn.ConvOpts{})
+		sc := module.NewConv2D(s, name+".conv_shortcut", in, out, 1, nn.ConvOpts{})
 		rn.shortcut = &sc
 	}
 	return rn
@@ -99,21 +101,21 @@ func (rn resnet) apply(u *Model, x, temb *Node) *Node {
 // attention is diffusers' Attention with the default processor: bias-free q/k/v projections,
 // multi-head scaled dot-product attention, and an output projection with bias.
 type attention struct {
-	q, k, v, out weights.Linear
+	q, k, v, out module.Linear
 	heads        int
 }
 
-func newAttention(s *weights.Specs, name string, dim, kvDim, heads int) attention {
+func newAttention(s *module.Specs, name string, dim, kvDim, heads int) attention {
 	return attention{
-		q:     weights.NewLinear(s, name+".to_q", dim, dim, false),
-		k:     weights.NewLinear(s, name+".to_k", kvDim, dim, false),
-		v:     weights.NewLinear(s, name+".to_v", kvDim, dim, false),
-		out:   weights.NewLinear(s, name+".to_out.0", dim, dim, true),
+		q:     module.NewLinear(s, name+".to_q", dim, dim, false),
+		k:     module.NewLinear(s, name+".to_k", kvDim, dim, false),
+		v:     module.NewLinear(s, name+".to_v", kvDim, dim, false),
+		out:   module.NewLinear(s, name+".to_out.0", dim, dim, true),
 		heads: heads,
 	}
 }
 
-func (a attention) apply(vars weights.Vars, x, context *Node) *Node {
+func (a attention) apply(vars module.Vars, x, context *Node) *Node {
 	h := nn.Attention(a.q.Apply(vars, x), a.k.Apply(vars, context), a.v.Apply(vars, context), a.heads, nil, false)
 	return a.out.Apply(vars, h)
 }
@@ -121,31 +123,31 @@ func (a attention) apply(vars weights.Vars, x, context *Node) *Node {
 // block is diffusers' BasicTransformerBlock with LayerNorms: self-attention, cross-attention to
 // the text, and a GEGLU feed-forward, each pre-normed and residual.
 type block struct {
-	norm1, norm2, norm3 weights.LayerNorm
+	norm1, norm2, norm3 module.LayerNorm
 	attn1, attn2        attention
-	ffIn, ffOut         weights.Linear
+	ffIn, ffOut         module.Linear
 	onlyCross           bool
 }
 
 // transformer is diffusers' Transformer2DModel on continuous input: GroupNorm, project to tokens
 // (1×1 conv or Linear), transformer blocks over the H·W tokens, project back, add the input.
 type transformer struct {
-	norm    weights.GroupNorm
+	norm    module.GroupNorm
 	linear  bool
-	inConv  weights.Conv2D
-	outConv weights.Conv2D
-	inLin   weights.Linear
-	outLin  weights.Linear
+	inConv  module.Conv2D
+	outConv module.Conv2D
+	inLin   module.Linear
+	outLin  module.Linear
 	blocks  []block
 }
 
 func (u *Model) newTransformer(name string, channels, heads, crossDim, layers int, onlyCross bool) *transformer {
 	s := u.Specs
-	t := &transformer{norm: weights.NewGroupNorm(s, name+".norm", u.res.groups, channels, 1e-6), linear: u.Config.UseLinearProjection}
+	t := &transformer{norm: module.NewGroupNorm(s, name+".norm", u.res.groups, channels, 1e-6), linear: u.Config.UseLinearProjection}
 	if t.linear {
-		t.inLin = weights.NewLinear(s, name+".proj_in", channels, channels, true)
+		t.inLin = module.NewLinear(s, name+".proj_in", channels, channels, true)
 	} else {
-		t.inConv = weights.NewConv2D(s, name+".proj_in", channels, channels, 1, nn.ConvOpts{})
+		t.inConv = module.NewConv2D(s, name+".proj_in", channels, channels, 1, nn.ConvOpts{})
 	}
 	for l := range layers {
 		n := fmt.Sprintf("%s.transformer_blocks.%d", name, l)
@@ -154,25 +156,25 @@ func (u *Model) newTransformer(name string, channels, heads, crossDim, layers in
 			selfKV = crossDim
 		}
 		t.blocks = append(t.blocks, block{
-			norm1:     weights.NewLayerNorm(s, n+".norm1", channels, 1e-5),
+			norm1:     module.NewLayerNorm(s, n+".norm1", channels, 1e-5),
 			attn1:     newAttention(s, n+".attn1", channels, selfKV, heads),
-			norm2:     weights.NewLayerNorm(s, n+".norm2", channels, 1e-5),
+			norm2:     module.NewLayerNorm(s, n+".norm2", channels, 1e-5),
 			attn2:     newAttention(s, n+".attn2", channels, crossDim, heads),
-			norm3:     weights.NewLayerNorm(s, n+".norm3", channels, 1e-5),
-			ffIn:      weights.NewLinear(s, n+".ff.net.0.proj", channels, 2*4*channels, true),
-			ffOut:     weights.NewLinear(s, n+".ff.net.2", 4*channels, channels, true),
+			norm3:     module.NewLayerNorm(s, n+".norm3", channels, 1e-5),
+			ffIn:      module.NewLinear(s, n+".ff.net.0.proj", channels, 2*4*channels, true),
+			ffOut:     module.NewLinear(s, n+".ff.net.2", 4*channels, channels, true),
 			onlyCross: onlyCross,
 		})
 	}
 	if t.linear {
-		t.outLin = weights.NewLinear(s, name+".proj_out", channels, channels, true)
+		t.outLin = module.NewLinear(s, name+".proj_out", channels, channels, true)
 	} else {
-		t.outConv = weights.NewConv2D(s, name+".proj_out", channels, channels, 1, nn.ConvOpts{})
+		t.outConv = module.NewConv2D(s, name+".proj_out", channels, channels, 1, nn.ConvOpts{})
 	}
 	return t
 }
 
-func (t *transformer) apply(v weights.Vars, x, context *Node) *Node {
+func (t *transformer) apply(v module.Vars, x, context *Node) *Node {
 	d := x.Shape().Dimensions
 	b, c, hw := d[0], d[1], d[2]*d[3]
 	h := t.norm.Apply(v, x)
@@ -206,37 +208,37 @@ func (t *transformer) apply(v weights.Vars, x, context *Node) *Node {
 type stage struct {
 	resnets []resnet
 	attns   []*transformer // nil entries for blocks without attention
-	resize  *weights.Conv2D
+	resize  *module.Conv2D
 }
 
 // Model is a UNet2DConditionModel whose parameters live in Vars.
 type Model struct {
 	Config Config
-	Vars   weights.Vars
-	Specs  *weights.Specs
+	Vars   module.Vars
+	Specs  *module.Specs
 
 	res              *resolved
 	act              func(*Node) *Node
 	timeAct, postAct func(*Node) *Node
 	freqs            []float32
-	lin1, lin2       weights.Linear
-	convIn, convOut  weights.Conv2D
+	lin1, lin2       module.Linear
+	convIn, convOut  module.Conv2D
 	down             []stage
 	mid              *stage
 	up               []stage
-	normOut          weights.GroupNorm
+	normOut          module.GroupNorm
 
 	backend compute.Backend
 	exec    *model.Exec
 }
 
 // New builds the module tree for cfg and declares its parameters; it stores no values.
-func New(cfg Config, vars weights.Vars, be compute.Backend) (*Model, error) {
+func New(cfg Config, vars module.Vars, be compute.Backend) (*Model, error) {
 	r, err := cfg.resolve()
 	if err != nil {
 		return nil, fmt.Errorf("unet: %w", err)
 	}
-	u := &Model{Config: cfg, Vars: vars, Specs: &weights.Specs{}, res: r, backend: be}
+	u := &Model{Config: cfg, Vars: vars, Specs: &module.Specs{}, res: r, backend: be}
 	u.act, _ = activation(cfg.ActFn)
 	if cfg.TimeEmbeddingActFn != nil {
 		u.timeAct, _ = activation(*cfg.TimeEmbeddingActFn)
@@ -247,9 +249,9 @@ func New(cfg Config, vars weights.Vars, be compute.Backend) (*Model, error) {
 	s, ch, n := u.Specs, cfg.BlockOutChannels, r.n
 	u.freqs = frequencies(r.timeDim, cfg.FreqShift)
 
-	u.convIn = weights.NewConv2D(s, "conv_in", cfg.InChannels, ch[0], cfg.ConvInKernel, nn.ConvOpts{Padding: nn.Pair((cfg.ConvInKernel - 1) / 2)})
-	u.lin1 = weights.NewLinear(s, "time_embedding.linear_1", r.timeDim, r.tembDim, true)
-	u.lin2 = weights.NewLinear(s, "time_embedding.linear_2", r.tembDim, r.tembDim, true)
+	u.convIn = module.NewConv2D(s, "conv_in", cfg.InChannels, ch[0], cfg.ConvInKernel, nn.ConvOpts{Padding: nn.Pair((cfg.ConvInKernel - 1) / 2)})
+	u.lin1 = module.NewLinear(s, "time_embedding.linear_1", r.timeDim, r.tembDim, true)
+	u.lin2 = module.NewLinear(s, "time_embedding.linear_2", r.tembDim, r.tembDim, true)
 
 	out := ch[0]
 	for i := range n {
@@ -271,7 +273,7 @@ func New(cfg Config, vars weights.Vars, be compute.Backend) (*Model, error) {
 			if cfg.DownsamplePadding == 0 {
 				opts.PadHW = [2][2]int{{0, 1}, {0, 1}}
 			}
-			c := weights.NewConv2D(s, name+".downsamplers.0.conv", out, out, 3, opts)
+			c := module.NewConv2D(s, name+".downsamplers.0.conv", out, out, 3, opts)
 			st.resize = &c
 		}
 		u.down = append(u.down, st)
@@ -312,13 +314,13 @@ func New(cfg Config, vars weights.Vars, be compute.Backend) (*Model, error) {
 			st.attns = append(st.attns, t)
 		}
 		if i < n-1 {
-			c := weights.NewConv2D(s, name+".upsamplers.0.conv", out, out, 3, nn.ConvOpts{Padding: nn.Pair(1)})
+			c := module.NewConv2D(s, name+".upsamplers.0.conv", out, out, 3, nn.ConvOpts{Padding: nn.Pair(1)})
 			st.resize = &c
 		}
 		u.up = append(u.up, st)
 	}
-	u.normOut = weights.NewGroupNorm(s, "conv_norm_out", r.groups, ch[0], cfg.NormEps)
-	u.convOut = weights.NewConv2D(s, "conv_out", ch[0], cfg.OutChannels, cfg.ConvOutKernel, nn.ConvOpts{Padding: nn.Pair((cfg.ConvOutKernel - 1) / 2)})
+	u.normOut = module.NewGroupNorm(s, "conv_norm_out", r.groups, ch[0], cfg.NormEps)
+	u.convOut = module.NewConv2D(s, "conv_out", ch[0], cfg.OutChannels, cfg.ConvOutKernel, nn.ConvOpts{Padding: nn.Pair((cfg.ConvOutKernel - 1) / 2)})
 	return u, nil
 }
 
@@ -343,7 +345,7 @@ func Load(dir string, be compute.Backend) (*Model, error) {
 
 // LoadWeights checks and loads a checkpoint file into the model's Vars.
 func (u *Model) LoadWeights(path string) error {
-	return weights.LoadFile(u.Vars, path, u.Specs, weights.Options{})
+	return module.LoadFile(u.Vars, path, u.Specs, module.Options{})
 }
 
 // NewRandom builds a model from cfg with seeded random parameters, for benchmarks.
@@ -352,7 +354,7 @@ func NewRandom(cfg Config, be compute.Backend, seed uint64) (*Model, error) {
 }
 
 // Params returns where the parameters live and what they are (for the weights helpers).
-func (u *Model) Params() (weights.Vars, *weights.Specs) { return u.Vars, u.Specs }
+func (u *Model) Params() (module.Vars, *module.Specs) { return u.Vars, u.Specs }
 
 // TimestepEmbedding is the sinusoidal embedding of t (float32 [B]): [cos, sin] halves when
 // flip_sin_to_cos (SD), else [sin, cos]; a zero column is appended for an odd width.

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/slowai-go/course/slowai/nn/module"
+
 	"github.com/gomlx/compute"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
@@ -29,7 +31,7 @@ func TestGolden(t *testing.T) {
 // TestSD1Size builds (without values) the full Stable Diffusion v1 UNet and checks its parameter
 // count against diffusers' 859,520,964.
 func TestSD1Size(t *testing.T) {
-	u, err := New(SD1Config(), weights.NewVars("/unet"), nil)
+	u, err := New(SD1Config(), module.NewVars("/unet"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

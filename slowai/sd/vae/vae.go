@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"regexp"
 
+	"github.com/slowai-go/course/slowai/nn/module"
+
 	"github.com/gomlx/compute"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
@@ -111,26 +113,26 @@ const eps = 1e-6
 
 // resnet is diffusers' ResnetBlock2D without a time embedding.
 type resnet struct {
-	norm1, norm2 weights.GroupNorm
-	conv1, conv2 weights.Conv2D
-	shortcut     *weights.Conv2D // 1×1, when the channel count changes
+	norm1, norm2 module.GroupNorm
+	conv1, conv2 module.Conv2D
+	shortcut     *module.Conv2D // 1×1, when the channel count changes
 }
 
-func newResnet(s *weights.Specs, name string, in, out, groups int) resnet {
+func newResnet(s *module.Specs, name string, in, out, groups int) resnet {
 	r := resnet{
-		norm1: weights.NewGroupNorm(s, name+".norm1", groups, in, eps),
-		conv1: weights.NewConv2D(s, name+".conv1", in, out, 3, nn.ConvOpts{Padding: nn.Pair(1)}),
-		norm2: weights.NewGroupNorm(s, name+".norm2", groups, out, eps),
-		conv2: weights.NewConv2D(s, name+".conv2", out, out, 3, nn.ConvOpts{Padding: nn.Pair(1)}),
+		norm1: module.NewGroupNorm(s, name+".norm1", groups, in, eps),
+		conv1: module.NewConv2D(s, name+".conv1", in, out, 3, nn.ConvOpts{Padding: nn.Pair(1)}),
+		norm2: module.NewGroupNorm(s, name+".norm2", groups, out, eps),
+		conv2: module.NewConv2D(s, name+".conv2", out, out, 3, nn.ConvOpts{Padding: nn.Pair(1)}),
 	}
 	if in != out {
-		c := weights.NewConv2D(s, name+".conv_shortcut", in, out, 1, nn.ConvOpts{})
+		c := module.NewConv2D(s, name+".conv_shortcut", in, out, 1, nn.ConvOpts{})
 		r.shortcut = &c
 	}
 	return r
 }
 
-func (r resnet) apply(v weights.Vars, act func(*Node) *Node, x *Node) *Node {
+func (r resnet) apply(v module.Vars, act func(*Node) *Node, x *Node) *Node {
 	h := r.conv1.Apply(v, act(r.norm1.Apply(v, x)))
 	h = r.conv2.Apply(v, act(r.norm2.Apply(v, h)))
 	if r.shortcut != nil {
@@ -142,19 +144,19 @@ func (r resnet) apply(v weights.Vars, act func(*Node) *Node, x *Node) *Node {
 // attention is the mid-block's single-head self-attention over all H·W positions, with a
 // GroupNorm before and a residual connection around it.
 type attention struct {
-	norm      weights.GroupNorm
-	q, k, val weights.Linear
-	out       weights.Linear
+	norm      module.GroupNorm
+	q, k, val module.Linear
+	out       module.Linear
 }
 
-func newAttention(s *weights.Specs, name string, c, groups int) attention {
+func newAttention(s *module.Specs, name string, c, groups int) attention {
 	// Old checkpoints stored these projections as 1×1 convolutions.
-	lin := func(sub string) weights.Linear { return weights.NewLinearOrConv1x1(s, name+"."+sub, c, c, true) }
-	return attention{norm: weights.NewGroupNorm(s, name+".group_norm", groups, c, eps),
+	lin := func(sub string) module.Linear { return module.NewLinearOrConv1x1(s, name+"."+sub, c, c, true) }
+	return attention{norm: module.NewGroupNorm(s, name+".group_norm", groups, c, eps),
 		q: lin("to_q"), k: lin("to_k"), val: lin("to_v"), out: lin("to_out.0")}
 }
 
-func (a attention) apply(v weights.Vars, x *Node) *Node {
+func (a attention) apply(v module.Vars, x *Node) *Node {
 	d := x.Shape().Dimensions
 	b, c, hw := d[0], d[1], d[2]*d[3]
 	h := a.norm.Apply(v, x)
@@ -171,7 +173,7 @@ type midBlock struct {
 	attn    *attention
 }
 
-func newMidBlock(s *weights.Specs, name string, c, groups int, addAttention bool) midBlock {
+func newMidBlock(s *module.Specs, name string, c, groups int, addAttention bool) midBlock {
 	m := midBlock{resnets: []resnet{newResnet(s, name+".resnets.0", c, c, groups)}}
 	if addAttention {
 		a := newAttention(s, name+".attentions.0", c, groups)
@@ -181,7 +183,7 @@ func newMidBlock(s *weights.Specs, name string, c, groups int, addAttention bool
 	return m
 }
 
-func (m midBlock) apply(v weights.Vars, act func(*Node) *Node, x *Node) *Node {
+func (m midBlock) apply(v module.Vars, act func(*Node) *Node, x *Node) *Node {
 	x = m.resnets[0].apply(v, act, x)
 	if m.attn != nil {
 		x = m.attn.apply(v, x)
@@ -191,42 +193,42 @@ func (m midBlock) apply(v weights.Vars, act func(*Node) *Node, x *Node) *Node {
 
 type level struct {
 	resnets []resnet
-	resize  *weights.Conv2D // downsampler (encoder) or upsampler (decoder) conv
+	resize  *module.Conv2D // downsampler (encoder) or upsampler (decoder) conv
 }
 
 // Model is an AutoencoderKL whose parameters live in Vars.
 type Model struct {
 	Config Config
-	Vars   weights.Vars
-	Specs  *weights.Specs
+	Vars   module.Vars
+	Specs  *module.Specs
 
 	act              func(*Node) *Node
-	encIn, encOut    weights.Conv2D
+	encIn, encOut    module.Conv2D
 	encDown          []level
 	encMid           midBlock
-	encNorm          weights.GroupNorm
-	quant, postQuant *weights.Conv2D
-	decIn, decOut    weights.Conv2D
+	encNorm          module.GroupNorm
+	quant, postQuant *module.Conv2D
+	decIn, decOut    module.Conv2D
 	decMid           midBlock
 	decUp            []level
-	decNorm          weights.GroupNorm
+	decNorm          module.GroupNorm
 
 	backend                compute.Backend
 	encodeExec, decodeExec *model.Exec
 }
 
 // New builds the module tree for cfg and declares its parameters; it stores no values.
-func New(cfg Config, vars weights.Vars, be compute.Backend) (*Model, error) {
+func New(cfg Config, vars module.Vars, be compute.Backend) (*Model, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("vae: %w", err)
 	}
 	act, _ := activation(cfg.ActFn)
-	s := &weights.Specs{}
+	s := &module.Specs{}
 	m := &Model{Config: cfg, Vars: vars, Specs: s, act: act, backend: be}
 	ch, g, n := cfg.BlockOutChannels, cfg.NormNumGroups, len(cfg.BlockOutChannels)
 	pad1 := nn.ConvOpts{Padding: nn.Pair(1)}
 
-	m.encIn = weights.NewConv2D(s, "encoder.conv_in", cfg.InChannels, ch[0], 3, pad1)
+	m.encIn = module.NewConv2D(s, "encoder.conv_in", cfg.InChannels, ch[0], 3, pad1)
 	out := ch[0]
 	for i := range n {
 		in := out
@@ -238,7 +240,7 @@ func New(cfg Config, vars weights.Vars, be compute.Backend) (*Model, error) {
 		}
 		if i < n-1 {
 			// Pad one row/column at the bottom/right, then a stride-2 3×3 conv without padding.
-			c := weights.NewConv2D(s, fmt.Sprintf("encoder.down_blocks.%d.downsamplers.0.conv", i), out, out, 3,
+			c := module.NewConv2D(s, fmt.Sprintf("encoder.down_blocks.%d.downsamplers.0.conv", i), out, out, 3,
 				nn.ConvOpts{Stride: nn.Pair(2), PadHW: [2][2]int{{0, 1}, {0, 1}}})
 			lv.resize = &c
 		}
@@ -246,18 +248,18 @@ func New(cfg Config, vars weights.Vars, be compute.Backend) (*Model, error) {
 	}
 	top := ch[n-1]
 	m.encMid = newMidBlock(s, "encoder.mid_block", top, g, cfg.MidBlockAddAttention)
-	m.encNorm = weights.NewGroupNorm(s, "encoder.conv_norm_out", g, top, eps)
-	m.encOut = weights.NewConv2D(s, "encoder.conv_out", top, 2*cfg.LatentChannels, 3, pad1)
+	m.encNorm = module.NewGroupNorm(s, "encoder.conv_norm_out", g, top, eps)
+	m.encOut = module.NewConv2D(s, "encoder.conv_out", top, 2*cfg.LatentChannels, 3, pad1)
 	if cfg.UseQuantConv {
-		c := weights.NewConv2D(s, "quant_conv", 2*cfg.LatentChannels, 2*cfg.LatentChannels, 1, nn.ConvOpts{})
+		c := module.NewConv2D(s, "quant_conv", 2*cfg.LatentChannels, 2*cfg.LatentChannels, 1, nn.ConvOpts{})
 		m.quant = &c
 	}
 	if cfg.UsePostQuantConv {
-		c := weights.NewConv2D(s, "post_quant_conv", cfg.LatentChannels, cfg.LatentChannels, 1, nn.ConvOpts{})
+		c := module.NewConv2D(s, "post_quant_conv", cfg.LatentChannels, cfg.LatentChannels, 1, nn.ConvOpts{})
 		m.postQuant = &c
 	}
 
-	m.decIn = weights.NewConv2D(s, "decoder.conv_in", cfg.LatentChannels, top, 3, pad1)
+	m.decIn = module.NewConv2D(s, "decoder.conv_in", cfg.LatentChannels, top, 3, pad1)
 	m.decMid = newMidBlock(s, "decoder.mid_block", top, g, cfg.MidBlockAddAttention)
 	out = top
 	for i := range n {
@@ -269,13 +271,13 @@ func New(cfg Config, vars weights.Vars, be compute.Backend) (*Model, error) {
 			in = out
 		}
 		if i < n-1 {
-			c := weights.NewConv2D(s, fmt.Sprintf("decoder.up_blocks.%d.upsamplers.0.conv", i), out, out, 3, pad1)
+			c := module.NewConv2D(s, fmt.Sprintf("decoder.up_blocks.%d.upsamplers.0.conv", i), out, out, 3, pad1)
 			lv.resize = &c
 		}
 		m.decUp = append(m.decUp, lv)
 	}
-	m.decNorm = weights.NewGroupNorm(s, "decoder.conv_norm_out", g, ch[0], eps)
-	m.decOut = weights.NewConv2D(s, "decoder.conv_out", ch[0], cfg.OutChannels, 3, pad1)
+	m.decNorm = module.NewGroupNorm(s, "decoder.conv_norm_out", g, ch[0], eps)
+	m.decOut = module.NewConv2D(s, "decoder.conv_out", ch[0], cfg.OutChannels, 3, pad1)
 	return m, nil
 }
 
@@ -285,7 +287,7 @@ var legacyName = regexp.MustCompile(`^(.*\.attentions\.\d+\.)(query|key|value|pr
 
 var legacyMap = map[string]string{"query": "to_q", "key": "to_k", "value": "to_v", "proj_attn": "to_out.0"}
 
-var loadOptions = weights.Options{
+var loadOptions = module.Options{
 	Rename: func(stored string) string {
 		if m := legacyName.FindStringSubmatch(stored); m != nil {
 			return m[1] + legacyMap[m[2]] + m[3]
@@ -302,7 +304,7 @@ func Load(dir string, be compute.Backend) (*Model, error) {
 
 // LoadWeights checks and loads a checkpoint file (current or legacy attention names) into Vars.
 func (m *Model) LoadWeights(path string) error {
-	return weights.LoadFile(m.Vars, path, m.Specs, loadOptions)
+	return module.LoadFile(m.Vars, path, m.Specs, loadOptions)
 }
 
 // NewRandom builds a model from cfg with seeded random parameters, for benchmarks.
@@ -311,7 +313,7 @@ func NewRandom(cfg Config, be compute.Backend, seed uint64) (*Model, error) {
 }
 
 // Params returns where the parameters live and what they are (for the weights helpers).
-func (m *Model) Params() (weights.Vars, *weights.Specs) { return m.Vars, m.Specs }
+func (m *Model) Params() (module.Vars, *module.Specs) { return m.Vars, m.Specs }
 
 func (m *Model) encoder(x *Node, t weights.Taps) *Node {
 	v := m.Vars

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/slowai-go/course/slowai/nn/module"
+
 	"github.com/gomlx/compute"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
@@ -234,7 +236,7 @@ func TestLegacyNames(t *testing.T) {
 // TestSD1Size builds (without values) the full Stable Diffusion v1 VAE and checks its parameter
 // count against diffusers' 83,653,863.
 func TestSD1Size(t *testing.T) {
-	m, err := New(SD1Config(), weights.NewVars("/vae"), nil)
+	m, err := New(SD1Config(), module.NewVars("/vae"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,7 +260,7 @@ func TestConfigErrors(t *testing.T) {
 			t.Fatal(err)
 		}
 		c.edit(&cfg)
-		if _, err := New(cfg, weights.NewVars("/vae"), nil); err == nil || !strings.Contains(err.Error(), c.want) {
+		if _, err := New(cfg, module.NewVars("/vae"), nil); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("want error mentioning %q, got %v", c.want, err)
 		}
 	}

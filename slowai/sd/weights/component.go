@@ -4,17 +4,18 @@ import (
 	"github.com/gomlx/compute"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/model"
+	"github.com/slowai-go/course/slowai/nn/module"
 )
 
 // Component is what the shared constructors need from a model (clip, vae, unet): its parameters,
 // and how it loads a checkpoint file into them (with its own renames and ignores).
 type Component interface {
-	Params() (Vars, *Specs)
+	Params() (module.Vars, *module.Specs)
 	LoadWeights(path string) error
 }
 
 // Build makes a component from its config, with its parameters under vars (package-level New).
-type Build[C any, M Component] func(cfg C, vars Vars, be compute.Backend) (M, error)
+type Build[C any, M Component] func(cfg C, vars module.Vars, be compute.Backend) (M, error)
 
 // LoadDir builds the component described by dir/config.json (read with loadConfig) under a fresh
 // store at prefix, and loads dir's checkpoint (full precision, else the fp16 variant) into it.
@@ -25,7 +26,7 @@ func LoadDir[C any, M Component](dir, prefix string, be compute.Backend, loadCon
 	if err != nil {
 		return zero, err
 	}
-	m, err := build(cfg, NewVarsOn(prefix, be), be)
+	m, err := build(cfg, module.NewVarsOn(prefix, be), be)
 	if err != nil {
 		return zero, err
 	}
@@ -37,15 +38,15 @@ func LoadDir[C any, M Component](dir, prefix string, be compute.Backend, loadCon
 }
 
 // NewRandom builds a component from cfg under a fresh store at prefix, with seeded random
-// parameters (see Randomize), for benchmarks and shape tests without a checkpoint.
+// parameters (see module.Randomize), for benchmarks and shape tests without a checkpoint.
 func NewRandom[C any, M Component](cfg C, prefix string, be compute.Backend, seed uint64, build Build[C, M]) (M, error) {
-	m, err := build(cfg, NewVarsOn(prefix, be), be)
+	m, err := build(cfg, module.NewVarsOn(prefix, be), be)
 	if err != nil {
 		var zero M
 		return zero, err
 	}
 	v, s := m.Params()
-	return m, Randomize(v, s, seed)
+	return m, module.Randomize(v, s, seed)
 }
 
 // ReleaseExecs finalizes each compiled graph that exists and clears it: a model's Release, which

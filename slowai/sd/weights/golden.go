@@ -8,6 +8,7 @@ import (
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/gomlx/core/tensors"
 
+	"github.com/slowai-go/course/slowai/nn/module"
 	"github.com/slowai-go/course/slowai/safetensors"
 )
 
@@ -120,7 +121,7 @@ func (g *Golden) CompareFound(names []string, outs []*tensors.Tensor, tol float6
 func (g *Golden) Close() error {
 	g.File.Close()
 	if len(g.failed) > 0 {
-		return fmt.Errorf("golden %s: %d mismatch%s: %s", g.File.Path, len(g.failed), map[bool]string{true: "", false: "es"}[len(g.failed) == 1], few(g.failed))
+		return fmt.Errorf("golden %s: %d mismatch%s: %s", g.File.Path, len(g.failed), map[bool]string{true: "", false: "es"}[len(g.failed) == 1], module.Few(g.failed))
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package weights
+package module
 
 import (
 	. "github.com/gomlx/gomlx/core/graph"

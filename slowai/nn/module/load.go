@@ -1,4 +1,4 @@
-package weights
+package module
 
 import (
 	"errors"
@@ -66,7 +66,7 @@ func (v Vars) Variable(name string) *model.Variable {
 func (v Vars) Node(g *Graph, name string) *Node {
 	vr := v.Variable(name)
 	if vr == nil {
-		panic(fmt.Sprintf("weights: no variable %q (parameter %q) in the store", v.Path(name), name))
+		panic(fmt.Sprintf("module: no variable %q (parameter %q) in the store", v.Path(name), name))
 	}
 	return vr.NodeValue(g)
 }
@@ -118,7 +118,7 @@ func Check(f *safetensors.File, specs *Specs, opts Options) (map[string]string, 
 		}
 	}
 	if len(missing) > 0 {
-		return nil, bad("missing tensor%s %s", plural(len(missing)), few(missing))
+		return nil, bad("missing tensor%s %s", plural(len(missing)), Few(missing))
 	}
 	return source, nil
 }
@@ -143,11 +143,11 @@ func quoteFew(names []string) string {
 	for i, n := range names {
 		q[i] = fmt.Sprintf("%q", n)
 	}
-	return few(q)
+	return Few(q)
 }
 
-// few joins up to 8 items, so a wholly wrong checkpoint still gives a readable error.
-func few(items []string) string {
+// Few joins up to 8 items, so a wholly wrong checkpoint still gives a readable error.
+func Few(items []string) string {
 	const max = 8
 	if len(items) <= max {
 		return strings.Join(items, ", ")
@@ -170,7 +170,7 @@ func LoadFile(v Vars, path string, specs *Specs, opts Options) error {
 	for _, sp := range specs.List() {
 		err := v.set(sp, func(dst []float32) error { return f.Float32Into(source[sp.Name], dst) })
 		if err != nil {
-			return fmt.Errorf("weights: %w", err)
+			return fmt.Errorf("module: %w", err)
 		}
 	}
 	return nil
@@ -214,7 +214,7 @@ func (v Vars) store(sp Spec, t *tensors.Tensor) error {
 	if old := v.Variable(sp.Name); old != nil {
 		if !old.Shape().Equal(t.Shape()) {
 			t.FinalizeAll()
-			return fmt.Errorf("weights: variable %q already exists with shape %s, want %v", old.Path(), old.Shape(), sp.Shape)
+			return fmt.Errorf("module: variable %q already exists with shape %s, want %v", old.Path(), old.Shape(), sp.Shape)
 		}
 		return old.SetValue(t)
 	}
@@ -284,4 +284,12 @@ func fillRandom(sp Spec, data []float32, rng *rand.Rand) {
 			data[i] = float32(0.02 * rng.NormFloat64())
 		}
 	}
+}
+
+// Options adapts a checkpoint's names to the model's.
+type Options struct {
+	// Rename maps a stored name to the model's name for it (legacy layouts). Nil keeps names.
+	Rename func(stored string) string
+	// Ignore reports stored tensors that are not parameters (buffers such as position_ids).
+	Ignore func(stored string) bool
 }
