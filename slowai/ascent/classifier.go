@@ -1,9 +1,9 @@
 // Package ascent shows the idea that diffusion models start from: a classifier's gradient with
 // respect to the pixels says how to change an image to make it look more like a class.
 //
-// It trains a small MNIST classifier (an MLP written as plain graph functions with a hand-written
-// Adam step, so every moving part is visible) and then climbs log p(class | x) from noise:
-// x ← x + C·∇ₓ log p(class | x).
+// It trains a small MNIST classifier (an MLP written as plain graph functions, trained by a
+// hand-written loop around slowai/optim's Adam, so every moving part is visible) and then climbs
+// log p(class | x) from noise: x ← x + C·∇ₓ log p(class | x).
 package ascent
 
 import (
@@ -15,7 +15,7 @@ import (
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 
-	"github.com/slowai-go/course/slowai/nn"
+	"github.com/slowai-go/course/slowai/optim"
 	"github.com/slowai-go/course/slowai/progress"
 )
 
@@ -125,23 +125,26 @@ func trainOn(be compute.Backend, images []float32, labels []int, h, w, numClasse
 	if err != nil {
 		return nil, nil, err
 	}
-	const beta1, beta2, eps = 0.9, 0.999, 1e-8
-	// step maps (params, Adam moments m and v, scaled learning rate, x, y) to the new params,
-	// moments and the batch loss. Bias correction is folded into the learning rate on the Go side.
+	opt := optim.Adam{LR: cfg.LR}
+	lr, mom := opt.Defaults()
+	np, ns := len(c.params), len(opt.Slots())
+	// step maps (params, Adam's slots m and v of each parameter, learning rate, β1, step number, x, y)
+	// to the new params, slots and the batch loss.
 	step, err := NewExec(be, func(g *Graph, in []*Node) []*Node {
-		p, m, v := in[0:4], in[4:8], in[8:12]
-		lr, x, y := in[12], in[13], in[14]
+		p, flatSlots := in[:np], in[np:np+np*ns]
+		h := optim.Hyper{LR: in[np+np*ns], Mom: in[np+np*ns+1], Step: in[np+np*ns+2]}
+		x, y := in[np+np*ns+3], in[np+np*ns+4]
 		loss := Neg(ReduceAllMean(logProbOf(p, x, y, numClasses)))
 		grads := Gradient(loss, p...)
-		out := make([]*Node, 0, 13)
-		newM := make([]*Node, 4)
-		newV := make([]*Node, 4)
-		for i := range p {
-			newM[i], newV[i] = nn.AdamMoments(m[i], v[i], grads[i], beta1, beta2)
-			out = append(out, nn.AdamUpdate(p[i], newM[i], newV[i], lr, eps))
+		slots := make([][]*Node, np)
+		for i := range slots {
+			slots[i] = flatSlots[i*ns : (i+1)*ns]
 		}
-		out = append(out, newM...)
-		out = append(out, newV...)
+		newP, newSlots := optim.UpdateAll(opt, p, grads, slots, h)
+		out := newP
+		for _, s := range newSlots {
+			out = append(out, s...)
+		}
 		return append(out, loss)
 	})
 	if err != nil {
@@ -149,9 +152,10 @@ func trainOn(be compute.Backend, images []float32, labels []int, h, w, numClasse
 	}
 	defer step.Finalize()
 
-	moments := make([]*tensors.Tensor, 8)
-	for i := range moments {
-		moments[i] = tensors.FromShape(c.params[i%4].Shape())
+	// slots holds each parameter's Adam state, parameter by parameter, starting at zero.
+	slots := make([]*tensors.Tensor, np*ns)
+	for i := range slots {
+		slots[i] = tensors.FromShape(c.params[i/ns].Shape())
 	}
 	rng := rand.New(rand.NewSource(cfg.Seed + 1))
 	perm := rng.Perm(n)
@@ -185,31 +189,30 @@ func trainOn(be compute.Backend, images []float32, labels []int, h, w, numClasse
 				dst[j] = v
 			}
 		}
-		lrT := nn.AdamLR(cfg.LR, beta1, beta2, t)
-		args := make([]any, 0, 15)
+		args := make([]any, 0, np+len(slots)+5)
 		for _, p := range c.params {
 			args = append(args, p)
 		}
-		for _, m := range moments {
-			args = append(args, m)
+		for _, s := range slots {
+			args = append(args, s)
 		}
-		args = append(args, float32(lrT),
+		args = append(args, float32(lr), float32(mom), float32(t),
 			tensors.FromFlatDataAndDimensions(xb, bs, d),
 			tensors.FromFlatDataAndDimensions(yb, bs))
 		out, err := step.Exec(args...)
 		if err != nil {
 			return nil, nil, fmt.Errorf("ascent.TrainClassifier: step %d: %w", t, err)
 		}
-		for i := range 4 {
+		for i := range np {
 			c.params[i].FinalizeAll()
 			c.params[i] = out[i]
 		}
-		for i := range 8 {
-			moments[i].FinalizeAll()
-			moments[i] = out[4+i]
+		for i := range slots {
+			slots[i].FinalizeAll()
+			slots[i] = out[np+i]
 		}
-		loss := float64(tensors.ToScalar[float32](out[12]))
-		out[12].FinalizeAll()
+		loss := float64(tensors.ToScalar[float32](out[np+len(slots)]))
+		out[np+len(slots)].FinalizeAll()
 		if math.IsNaN(loss) || math.IsInf(loss, 0) {
 			return nil, nil, fmt.Errorf("ascent.TrainClassifier: loss became %v at step %d; lower TrainConfig.LR (%g)", loss, t, cfg.LR)
 		}
@@ -222,8 +225,8 @@ func trainOn(be compute.Backend, images []float32, labels []int, h, w, numClasse
 	if bar != nil {
 		bar.Done()
 	}
-	for _, m := range moments {
-		m.FinalizeAll()
+	for _, s := range slots {
+		s.FinalizeAll()
 	}
 	return c, losses, nil
 }
