@@ -53,6 +53,7 @@ type Conv2D struct {
 	In, Out int
 	Kernel  int
 	Opts    nn.ConvOpts
+	NoBias  bool
 }
 
 // NewConv2D declares name.weight and name.bias.
@@ -62,10 +63,21 @@ func NewConv2D(s *Specs, name string, in, out, kernel int, opts nn.ConvOpts) Con
 	return Conv2D{Name: name, In: in, Out: out, Kernel: kernel, Opts: opts}
 }
 
+// NewConv2DNoBias declares only name.weight: for a convolution followed by a normalisation, whose
+// shift makes a bias redundant.
+func NewConv2DNoBias(s *Specs, name string, in, out, kernel int, opts nn.ConvOpts) Conv2D {
+	s.Add(Spec{Name: name + ".weight", Shape: []int{out, in, kernel, kernel}})
+	return Conv2D{Name: name, In: in, Out: out, Kernel: kernel, Opts: opts, NoBias: true}
+}
+
 // Apply convolves NCHW x.
 func (c Conv2D) Apply(v Vars, x *Node) *Node {
 	g := x.Graph()
-	return nn.Conv2D(x, v.Node(g, c.Name+".weight"), v.Node(g, c.Name+".bias"), c.Opts)
+	var b *Node
+	if !c.NoBias {
+		b = v.Node(g, c.Name+".bias")
+	}
+	return nn.Conv2D(x, v.Node(g, c.Name+".weight"), b, c.Opts)
 }
 
 // GroupNorm is torch.nn.GroupNorm with affine weight and bias [C].
@@ -129,4 +141,44 @@ func (e Embedding) Apply(v Vars, ids *Node) *Node {
 // Table returns the whole embedding matrix.
 func (e Embedding) Table(v Vars, g *Graph) *Node {
 	return v.Node(g, e.Name+".weight")
+}
+
+// BatchNorm is torch.nn.BatchNorm1d/2d over axis 1 of x [B, C, ...]: weight and bias [C] trained,
+// running_mean and running_var [C] kept as buffers. In a training graph (Vars.Train) it normalises
+// with the batch's mean and variance and moves the running statistics towards them by Momentum
+// (with the unbiased variance, as PyTorch does); otherwise it normalises with the running ones.
+type BatchNorm struct {
+	Name     string
+	Channels int
+	Momentum float64 // PyTorch's default 0.1
+	Eps      float64 // PyTorch's default 1e-5
+}
+
+// NewBatchNorm declares name.weight, name.bias, name.running_mean and name.running_var.
+func NewBatchNorm(s *Specs, name string, channels int) BatchNorm {
+	s.Add(Spec{Name: name + ".weight", Shape: []int{channels}, Init: InitOnes})
+	s.Add(Spec{Name: name + ".bias", Shape: []int{channels}, Init: InitZeros})
+	s.Add(Spec{Name: name + ".running_mean", Shape: []int{channels}, Init: InitZeros, Buffer: true})
+	s.Add(Spec{Name: name + ".running_var", Shape: []int{channels}, Init: InitOnes, Buffer: true})
+	return BatchNorm{Name: name, Channels: channels, Momentum: 0.1, Eps: 1e-5}
+}
+
+// Apply normalises x.
+func (n BatchNorm) Apply(v Vars, x *Node) *Node {
+	g := x.Graph()
+	gamma, beta := v.Node(g, n.Name+".weight"), v.Node(g, n.Name+".bias")
+	rm, rv := v.Node(g, n.Name+".running_mean"), v.Node(g, n.Name+".running_var")
+	if !v.Train {
+		y, _, _ := nn.BatchNorm(x, gamma, beta, rm, rv, false, n.Eps)
+		return y
+	}
+	y, mean, variance := nn.BatchNorm(x, gamma, beta, nil, nil, true, n.Eps)
+	count := x.Shape().Size() / n.Channels
+	if count > 1 {
+		variance = MulScalar(variance, float64(count)/float64(count-1))
+	}
+	m := n.Momentum
+	v.SetNode(n.Name+".running_mean", Add(MulScalar(rm, 1-m), MulScalar(StopGradient(mean), m)))
+	v.SetNode(n.Name+".running_var", Add(MulScalar(rv, 1-m), MulScalar(StopGradient(variance), m)))
+	return y
 }

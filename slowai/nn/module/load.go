@@ -3,7 +3,6 @@ package module
 import (
 	"errors"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -31,6 +30,36 @@ type Vars struct {
 	Store   *model.Store
 	Prefix  string
 	Backend compute.Backend
+	// Train is set while a training step's graph is built: BatchNorm then normalises with the
+	// batch's statistics and updates its running ones.
+	Train bool
+	// Taps, when not nil, collects the activations layers report with Tap (activation
+	// statistics in lesson 08, per-layer summaries in lesson 11).
+	Taps *Taps
+}
+
+// Taps is an ordered list of named activations of one graph.
+type Taps struct {
+	Names []string
+	Nodes []*Node
+}
+
+// Tap reports x as the output of the layer called name; nothing happens unless Taps is set.
+func (v Vars) Tap(name string, x *Node) {
+	if v.Taps != nil {
+		v.Taps.Names = append(v.Taps.Names, name)
+		v.Taps.Nodes = append(v.Taps.Nodes, x)
+	}
+}
+
+// SetNode makes value the parameter's new value when the graph runs (a model.Exec writes it back
+// to the store): how BatchNorm updates its running statistics.
+func (v Vars) SetNode(name string, value *Node) {
+	vr := v.Variable(name)
+	if vr == nil {
+		panic(fmt.Sprintf("module: no variable %q (parameter %q) in the store", v.Path(name), name))
+	}
+	vr.SetNodeValue(value)
 }
 
 // NewVars returns Vars for a fresh store under prefix, with parameters kept as plain Go tensors.
@@ -259,31 +288,6 @@ func Randomize(v Vars, specs *Specs, seed uint64) error {
 		}
 	}
 	return nil
-}
-
-func fillRandom(sp Spec, data []float32, rng *rand.Rand) {
-	uniform := func(fanIn int) {
-		bound := 1 / math.Sqrt(float64(max(fanIn, 1)))
-		for i := range data {
-			data[i] = float32((2*rng.Float64() - 1) * bound)
-		}
-	}
-	switch sp.Init {
-	case InitFanIn:
-		uniform(size(sp.Shape[1:]))
-	case InitBias:
-		uniform(sp.FanIn)
-	case InitOnes:
-		for i := range data {
-			data[i] = 1
-		}
-	case InitZeros:
-		clear(data)
-	case InitEmbedding:
-		for i := range data {
-			data[i] = float32(0.02 * rng.NormFloat64())
-		}
-	}
 }
 
 // Options adapts a checkpoint's names to the model's.

@@ -13,7 +13,8 @@ import (
 	"fmt"
 )
 
-// Init says how NewRandom-style initialisation fills a parameter.
+// Init says how Randomize fills a parameter. Fans are PyTorch's: fan_in is the product of all
+// dimensions but the first (inputs × kernel area), fan_out the first times the kernel area.
 type Init int
 
 const (
@@ -28,6 +29,18 @@ const (
 	InitZeros
 	// InitEmbedding draws from N(0, 0.02²), as CLIP initialises its embeddings.
 	InitEmbedding
+	// InitXavierUniform (Glorot) draws uniformly from ±√(6/(fan_in+fan_out)): variance
+	// 2/(fan_in+fan_out), which keeps both the activations and the gradients of a linear layer at
+	// the scale they came in with.
+	InitXavierUniform
+	// InitXavierNormal draws from N(0, 2/(fan_in+fan_out)).
+	InitXavierNormal
+	// InitKaiming (He) draws from N(0, 2/((1+leak²)·fan_in)), with leak from Spec.Leak: the
+	// variance that keeps activations at scale through a (leaky) ReLU, which zeroes half its input.
+	InitKaiming
+	// InitOrthogonal fills the [fan_out, fan_in]-shaped matrix with orthonormal rows (or columns,
+	// whichever are fewer), so the layer preserves lengths exactly.
+	InitOrthogonal
 )
 
 // Spec is one tensor a model expects in its checkpoint.
@@ -39,6 +52,11 @@ type Spec struct {
 	// Conv1x1OK accepts a stored [out, in, 1, 1] tensor for a [out, in] spec: old VAE checkpoints
 	// stored attention projections as 1×1 convolutions, which are the same linear map.
 	Conv1x1OK bool
+	// Leak is the negative slope of the leaky ReLU that follows, for InitKaiming.
+	Leak float64
+	// Buffer marks state that is saved with the model but not trained (BatchNorm's running
+	// statistics): optimizers leave it alone.
+	Buffer bool
 }
 
 // Specs is the ordered list of a model's parameters, filled while the model is built from its
