@@ -1,5 +1,6 @@
-// Package data loads the image data sets the course trains on (MNIST and Fashion-MNIST)
-// and turns index lists into GoMLX tensors.
+// Package data loads the image data sets the course trains on (MNIST and Fashion-MNIST),
+// cuts them into batches with a resumable Loader, augments those batches with Transforms
+// and turns them into GoMLX tensors.
 //
 // Each file is looked for in three places, in order: the cache folder (CacheDir), the
 // canonical download URLs (checked against published checksums), and copies that ship
@@ -31,25 +32,55 @@ const (
 	OfflineEnv = "SLOWAI_OFFLINE" // "1" skips downloads
 )
 
-// Dataset is a set of same-sized grayscale images with integer class labels, held as
-// float32 pixels in [0,1] so batches can be cut without conversion.
+// Dataset is a set of same-sized images with integer class labels, held as float32 values
+// in [0,1] so batches can be cut without conversion. Images have C channels: 1 for the
+// grey MNIST sets, 3 for RGB.
 //
 // Loaders share one Dataset per split within a process: treat Images and Labels as
 // read-only.
 type Dataset struct {
-	Name    string // e.g. "mnist/train"
-	N, H, W int
-	Images  []float32 // N*H*W, row-major, values in [0,1]
-	Labels  []int     // N
-	Classes []string  // class names, indexed by label
+	Name       string // e.g. "mnist/train"
+	N, C, H, W int
+	Images     []float32 // N*C*H*W: example, channel, row, column (NCHW), values in [0,1]
+	Labels     []int     // N
+	Classes    []string  // class names, indexed by label
 }
 
-// Image returns image i as a view (no copy) of H*W pixels.
+// NewDataset checks that the pieces fit together (positive sizes, len(images) ==
+// len(labels)*c*h*w, every label a valid class) and wraps them, without copying, in a
+// Dataset of len(labels) examples. classes may be nil, which allows any label >= 0.
+func NewDataset(name string, c, h, w int, images []float32, labels []int, classes []string) (*Dataset, error) {
+	if c <= 0 || h <= 0 || w <= 0 {
+		return nil, fmt.Errorf("data.NewDataset(%q): c, h, w = %d, %d, %d, want all > 0", name, c, h, w)
+	}
+	n := len(labels)
+	if len(images) != n*c*h*w {
+		return nil, fmt.Errorf("data.NewDataset(%q): len(images) = %d, want len(labels)*c*h*w = %d*%d*%d*%d = %d",
+			name, len(images), n, c, h, w, n*c*h*w)
+	}
+	for i, l := range labels {
+		if l < 0 || (classes != nil && l >= len(classes)) {
+			return nil, fmt.Errorf("data.NewDataset(%q): labels[%d] = %d, want in [0,%d) (len(classes))", name, i, l, len(classes))
+		}
+	}
+	return &Dataset{Name: name, N: n, C: c, H: h, W: w, Images: images, Labels: labels, Classes: classes}, nil
+}
+
+// size is the number of values in one image, C*H*W. It panics on a Dataset built without
+// channels (a literal that forgot C): NewDataset is the safe way to make one.
+func (d *Dataset) size() int {
+	if d.C <= 0 {
+		panic(fmt.Sprintf("data: %s has C = %d channels, want >= 1 (build Datasets with NewDataset)", d.Name, d.C))
+	}
+	return d.C * d.H * d.W
+}
+
+// Image returns image i as a view (no copy) of C*H*W values, channel-major.
 func (d *Dataset) Image(i int) []float32 {
 	if i < 0 || i >= d.N {
 		panic(fmt.Sprintf("data: %s.Image(%d): index out of range [0,%d)", d.Name, i, d.N))
 	}
-	sz := d.H * d.W
+	sz := d.size()
 	return d.Images[i*sz : (i+1)*sz : (i+1)*sz]
 }
 
@@ -62,10 +93,11 @@ func (d *Dataset) Subset(n int) *Dataset {
 	if n >= d.N {
 		return d
 	}
-	sz := d.H * d.W
+	sz := d.size()
 	return &Dataset{
 		Name:    fmt.Sprintf("%s[:%d]", d.Name, n),
 		N:       n,
+		C:       d.C,
 		H:       d.H,
 		W:       d.W,
 		Images:  d.Images[: n*sz : n*sz],
@@ -74,16 +106,20 @@ func (d *Dataset) Subset(n int) *Dataset {
 	}
 }
 
-// Batch gathers the images at idx into a float32 tensor shaped [len(idx), 1, H, W]: NCHW,
+// gather copies the images at idx, one after another, into dst (len(idx)*C*H*W values).
+// It panics on an index out of range.
+func (d *Dataset) gather(dst []float32, idx []int) {
+	sz := d.size()
+	for j, i := range idx {
+		copy(dst[j*sz:(j+1)*sz], d.Image(i))
+	}
+}
+
+// Batch gathers the images at idx into a float32 tensor shaped [len(idx), C, H, W]: NCHW,
 // the PyTorch layout the course's reference models use. It panics on an index out of range.
 func (d *Dataset) Batch(idx []int) *tensors.Tensor {
-	sz := d.H * d.W
-	t := tensors.FromShape(shapes.Make(dtypes.Float32, len(idx), 1, d.H, d.W))
-	tensors.MustMutableFlatData(t, func(flat []float32) {
-		for j, i := range idx {
-			copy(flat[j*sz:(j+1)*sz], d.Image(i))
-		}
-	})
+	t := tensors.FromShape(shapes.Make(dtypes.Float32, len(idx), d.C, d.H, d.W))
+	tensors.MustMutableFlatData(t, func(flat []float32) { d.gather(flat, idx) })
 	return t
 }
 
@@ -269,6 +305,7 @@ func parse(src *source, split string, paths [2]string) (*Dataset, error) {
 	d := &Dataset{
 		Name:    name,
 		N:       imgs.Dims[0],
+		C:       1,
 		H:       imgs.Dims[1],
 		W:       imgs.Dims[2],
 		Images:  make([]float32, len(imgs.Data)),

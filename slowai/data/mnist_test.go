@@ -47,8 +47,8 @@ func TestLoadersOffline(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d.N != c.n || d.H != 28 || d.W != 28 || len(d.Images) != c.n*28*28 || len(d.Labels) != c.n {
-			t.Fatalf("%s: N=%d H=%d W=%d len(Images)=%d len(Labels)=%d", d.Name, d.N, d.H, d.W, len(d.Images), len(d.Labels))
+		if d.N != c.n || d.C != 1 || d.H != 28 || d.W != 28 || len(d.Images) != c.n*28*28 || len(d.Labels) != c.n {
+			t.Fatalf("%s: N=%d C=%d H=%d W=%d len(Images)=%d len(Labels)=%d", d.Name, d.N, d.C, d.H, d.W, len(d.Images), len(d.Labels))
 		}
 		if !slices.Equal(d.Labels[:10], c.first) {
 			t.Errorf("%s: first labels %v, want %v", d.Name, d.Labels[:10], c.first)
@@ -131,7 +131,7 @@ func TestBatchSubset(t *testing.T) {
 	}
 
 	s := d.Subset(5)
-	if s.N != 5 || len(s.Images) != 5*784 || !slices.Equal(s.Labels, []int{7, 2, 1, 0, 4}) || !slices.Equal(s.Image(4), d.Image(4)) {
+	if s.N != 5 || s.C != 1 || len(s.Images) != 5*784 || !slices.Equal(s.Labels, []int{7, 2, 1, 0, 4}) || !slices.Equal(s.Image(4), d.Image(4)) {
 		t.Errorf("Subset(5): N=%d labels %v", s.N, s.Labels)
 	}
 	if d.Subset(d.N+1) != d {
@@ -172,7 +172,7 @@ func TestCacheComesFirst(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.N != 2 || d.H != 2 || d.W != 3 || !slices.Equal(d.Labels, []int{8, 1}) || d.Image(0)[1] != 1 || d.Image(0)[2] != 0.2 {
+	if d.N != 2 || d.C != 1 || d.H != 2 || d.W != 3 || !slices.Equal(d.Labels, []int{8, 1}) || d.Image(0)[1] != 1 || d.Image(0)[2] != 0.2 {
 		t.Errorf("got %s N=%d %dx%d labels %v image0 %v", d.Name, d.N, d.H, d.W, d.Labels, d.Image(0))
 	}
 

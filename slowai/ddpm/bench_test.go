@@ -101,7 +101,7 @@ func gemmGFLOPs(b *testing.B, be compute.Backend) float64 {
 // randomImages is a synthetic 28x28 data set: the benchmark measures speed, not learning.
 func randomImages(n int) *data.Dataset {
 	r := rand.New(rand.NewPCG(1, 2))
-	ds := &data.Dataset{Name: "random", N: n, H: 28, W: 28, Images: make([]float32, n*784), Labels: make([]int, n)}
+	ds := &data.Dataset{Name: "random", N: n, C: 1, H: 28, W: 28, Images: make([]float32, n*784), Labels: make([]int, n)}
 	for i := range ds.Images {
 		ds.Images[i] = r.Float32()
 	}

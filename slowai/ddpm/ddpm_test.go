@@ -27,7 +27,7 @@ func tinyConfig() Config {
 
 // tinyData is a synthetic 6x6 data set (padded to 8x8 by the trainer): bright squares at a few places.
 func tinyData(n int) *data.Dataset {
-	ds := &data.Dataset{Name: "squares", N: n, H: 6, W: 6, Images: make([]float32, n*36), Labels: make([]int, n)}
+	ds := &data.Dataset{Name: "squares", N: n, C: 1, H: 6, W: 6, Images: make([]float32, n*36), Labels: make([]int, n)}
 	for i := range n {
 		r, c := i%4, (i/4)%4
 		for y := r; y < r+3; y++ {

@@ -129,9 +129,9 @@ func newTrainer(be compute.Backend, cfg Config, tc TrainConfig, ds *data.Dataset
 	if ds == nil || ds.N == 0 {
 		return nil, fmt.Errorf("ddpm: no training images")
 	}
-	if ds.H > cfg.Size || ds.W > cfg.Size || cfg.InChannels != 1 {
-		return nil, fmt.Errorf("ddpm: %s images are %dx%d grey; the model takes %d channel(s) of at most %dx%d",
-			ds.Name, ds.H, ds.W, cfg.InChannels, cfg.Size, cfg.Size)
+	if ds.C != 1 || ds.H > cfg.Size || ds.W > cfg.Size || cfg.InChannels != 1 {
+		return nil, fmt.Errorf("ddpm: %s images are %dx%d with %d channel(s); the model takes %d channel(s) of at most %dx%d",
+			ds.Name, ds.H, ds.W, ds.C, cfg.InChannels, cfg.Size, cfg.Size)
 	}
 	sched, err := cfg.NoiseSchedule()
 	if err != nil {

@@ -154,8 +154,8 @@ func Train(be compute.Backend, ds *data.Dataset, cfg TrainConfig) (*Classifier, 
 	if cfg.LR <= 0 {
 		cfg.LR = 1e-3
 	}
-	if ds.H != H || ds.W != W {
-		return nil, nil, fmt.Errorf("fashionclf: %s images are %dx%d, expected %dx%d", ds.Name, ds.H, ds.W, H, W)
+	if ds.C != 1 || ds.H != H || ds.W != W {
+		return nil, nil, fmt.Errorf("fashionclf: %s images are %dx%d with %d channel(s), expected %dx%d grey", ds.Name, ds.H, ds.W, ds.C, H, W)
 	}
 	c, err := New(be, cfg.From, cfg.Seed)
 	if err != nil {

@@ -46,7 +46,7 @@ func TestJudge(t *testing.T) {
 // bars is a two-class synthetic set: a bright horizontal bar (class 0) or vertical bar (class 1)
 // at a random-looking place.
 func bars(n int) *data.Dataset {
-	ds := &data.Dataset{Name: "bars", N: n, H: H, W: W, Images: make([]float32, n*H*W), Labels: make([]int, n)}
+	ds := &data.Dataset{Name: "bars", N: n, C: 1, H: H, W: W, Images: make([]float32, n*H*W), Labels: make([]int, n)}
 	for i := range n {
 		pos := 4 + (i*7)%20
 		ds.Labels[i] = i % 2
