@@ -297,3 +297,32 @@ type Options struct {
 	// Ignore reports stored tensors that are not parameters (buffers such as position_ids).
 	Ignore func(stored string) bool
 }
+
+// Values copies a parameter's current values to the host.
+func Values(v Vars, name string) ([]float32, error) {
+	vr := v.Variable(name)
+	if vr == nil {
+		return nil, fmt.Errorf("module: no variable %q (parameter %q) in the store", v.Path(name), name)
+	}
+	t, err := vr.Value()
+	if err != nil {
+		return nil, fmt.Errorf("module: %s: %w", name, err)
+	}
+	return tensors.CopyFlatData[float32](t)
+}
+
+// SetValues creates or overwrites sp's variable with values (size(sp.Shape) of them), or with
+// sp.Init's values from a fixed seed when values is nil.
+func SetValues(v Vars, sp Spec, values []float32) error {
+	if values != nil && len(values) != size(sp.Shape) {
+		return fmt.Errorf("module: %s: %d values for shape %v", sp.Name, len(values), sp.Shape)
+	}
+	return v.set(sp, func(dst []float32) error {
+		if values == nil {
+			fillRandom(sp, dst, rand.New(rand.NewPCG(0, 0)))
+		} else {
+			copy(dst, values)
+		}
+		return nil
+	})
+}
