@@ -350,3 +350,48 @@ func TestOneCycleThroughLearner(t *testing.T) {
 		t.Errorf("peak lr at step %d (momentum %v), want step 3 at the lowest momentum", peak+1, rec.Moms[peak])
 	}
 }
+
+// TestActivationStats checks the statistics of the first tap (the flattened input, so the
+// dataset's own pixels when one batch holds them all in order) against a host recount.
+func TestActivationStats(t *testing.T) {
+	ds := blobs(t, 24, 1)
+	dl, err := data.NewLoader(ds, 24, data.LoaderOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stats := &ActivationStats{}
+	l, err := New(linearNet(), data.Loaders{Train: dl}, CrossEntropy, optim.SGD{LR: 0.1}, Options{Backend: engine(t)}, stats)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if err := l.Fit(2); err != nil {
+		t.Fatal(err)
+	}
+	if len(stats.Layers) != 2 || stats.Layers[0].Name != "flatten" || len(stats.Layers[1].Means) != 2 {
+		t.Fatalf("layers %+v", stats.Layers)
+	}
+	mean, sq := 0.0, 0.0
+	hist := make([]float64, HistBins)
+	for _, v := range ds.Images {
+		mean += float64(v)
+		k := min(HistBins-1, int(math.Abs(float64(v))/(HistMax/HistBins)))
+		hist[k]++
+	}
+	mean /= float64(len(ds.Images))
+	for _, v := range ds.Images {
+		sq += (float64(v) - mean) * (float64(v) - mean)
+	}
+	std := math.Sqrt(sq / float64(len(ds.Images)))
+	s := stats.Layers[0]
+	if math.Abs(s.Means[0]-mean) > 1e-5 || math.Abs(s.Stds[0]-std) > 1e-5 || !slices.Equal(s.Hists[0], hist) {
+		t.Errorf("input stats mean %v std %v hist %v, want %v %v %v", s.Means[0], s.Stds[0], s.Hists[0], mean, std, hist)
+	}
+	near := (hist[0] + hist[1]) / float64(len(ds.Images))
+	if got := s.NearZero()[0]; math.Abs(got-near) > 1e-12 {
+		t.Errorf("NearZero %v, want %v", got, near)
+	}
+	if _, err := s.ColorDim(); err != nil {
+		t.Error(err)
+	}
+}
