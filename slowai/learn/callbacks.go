@@ -224,15 +224,11 @@ type LRFinder struct {
 	min         float64
 }
 
-//slowai:same slowai/learn LRFinder.BeforeFit
-
 func (f *LRFinder) BeforeFit(l *Learner) error {
 	f.LRs, f.Losses, f.min = nil, nil, math.Inf(1)
 	l.LR = f.Start
 	return nil
 }
-
-//slowai:same slowai/learn LRFinder.BeforeEpoch
 
 func (f *LRFinder) BeforeEpoch(l *Learner) error {
 	if !l.Training {
@@ -240,8 +236,6 @@ func (f *LRFinder) BeforeEpoch(l *Learner) error {
 	}
 	return nil
 }
-
-//slowai:same slowai/learn LRFinder.AfterBatch
 
 func (f *LRFinder) AfterBatch(l *Learner) error {
 	loss := l.LossValue

@@ -79,8 +79,6 @@ func sorted(cbs []Callback) []Callback {
 	return out
 }
 
-//slowai:same slowai/learn Learner.fire
-
 // fire calls every callback that handles event e, in order; the first error stops it.
 func (l *Learner) fire(e Event) error {
 	for _, cb := range sorted(l.Callbacks) {

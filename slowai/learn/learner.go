@@ -198,8 +198,6 @@ var (
 	ErrCancelBatch = errors.New("learn: batch cancelled")
 )
 
-//slowai:same slowai/learn Learner.Fit
-
 // Fit trains for epochs more epochs (a restored checkpoint's unfinished epoch counts as the
 // first), each a pass over the training loader followed by one over the validation loader.
 func (l *Learner) Fit(epochs int, extra ...Callback) error {

@@ -54,8 +54,6 @@ type ActivationStats struct {
 	names []string
 }
 
-//slowai:same slowai/learn ActivationStats.GraphOutputs
-
 // GraphOutputs computes each kept tap's mean, std and histogram counts in the step's graph.
 func (a *ActivationStats) GraphOutputs(l *Learner, taps *module.Taps) []*Node {
 	a.names = nil

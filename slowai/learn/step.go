@@ -100,8 +100,6 @@ func (l *Learner) evalGraph(_ *model.Scope, in []*Node) []*Node {
 	return []*Node{l.Loss(pred, ys), pred}
 }
 
-//slowai:same slowai/learn Learner.trainGraph
-
 // trainGraph is the training step: forward pass, loss, gradients and the optimizer's update of
 // every trainable parameter, written back to the store by the model.Exec that runs it.
 func (l *Learner) trainGraph(_ *model.Scope, in []*Node) []*Node {
