@@ -14,11 +14,12 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 
 	"github.com/gomlx/gomlx/core/tensors"
+
+	"github.com/slowai-go/course/slowai/safefile"
 )
 
 // maxHeader bounds the JSON header so a corrupt length can't make us allocate gigabytes.
@@ -471,11 +472,11 @@ func Save(path string, arrays []Array, metadata map[string]string) error {
 	for len(hdr)%8 != 0 {
 		hdr = append(hdr, ' ')
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp-*")
+	tmp, err := safefile.Create(path)
 	if err != nil {
 		return fmt.Errorf("safetensors: saving %s: %w", path, err)
 	}
-	defer os.Remove(tmp.Name()) // no-op after a successful rename
+	defer tmp.Abort() // no-op after a successful Commit
 	var lenBuf [8]byte
 	binary.LittleEndian.PutUint64(lenBuf[:], uint64(len(hdr)))
 	werr := func() error {
@@ -490,14 +491,10 @@ func Save(path string, arrays []Array, metadata map[string]string) error {
 				return err
 			}
 		}
-		return tmp.Close()
+		return tmp.Commit()
 	}()
 	if werr != nil {
-		tmp.Close()
 		return fmt.Errorf("safetensors: saving %s: %w", path, werr)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("safetensors: saving %s: %w", path, err)
 	}
 	return nil
 }

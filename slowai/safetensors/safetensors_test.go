@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -18,6 +19,9 @@ func TestRoundTrip(t *testing.T) {
 	}, map[string]string{"format": "pt"})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if st, err := os.Stat(path); err != nil || st.Mode().Perm()&0o044 != 0o044&^umask() {
+		t.Errorf("saved file mode %v (%v): group and others should read it as the umask %03o allows", st.Mode(), err, umask())
 	}
 	f, err := Open(path)
 	if err != nil {
@@ -246,4 +250,11 @@ func TestFiniteFloat32(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), want) {
 		t.Errorf("error %v, want it to name %s and say %q", err, path, want)
 	}
+}
+
+// umask reads the process's umask (setting it back at once).
+func umask() os.FileMode {
+	m := syscall.Umask(0)
+	syscall.Umask(m)
+	return os.FileMode(m)
 }
