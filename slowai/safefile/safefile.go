@@ -20,7 +20,8 @@ import (
 	"strings"
 )
 
-// File is a temporary file that becomes the target on Commit. Write to it like an *os.File.
+// File is a temporary file that becomes the target on Commit. Write to it (and read it back)
+// like an *os.File.
 type File struct {
 	*os.File
 	path string
@@ -41,7 +42,7 @@ func Create(path string) (*File, error) {
 		rand.Read(rnd[:])
 		tmp := filepath.Join(dir, tempPrefix(base)+strconv.Itoa(os.Getpid())+"-"+hex.EncodeToString(rnd[:]))
 		// O_EXCL: never reuse a name; 0666: the kernel applies the umask, as for os.Create.
-		f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
+		f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
 		if errors.Is(err, os.ErrExist) {
 			continue
 		}
