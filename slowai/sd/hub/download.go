@@ -370,10 +370,27 @@ func (o Options) download(ctx context.Context, u, blob, etag string, size int64,
 		os.Remove(part)
 		return fmt.Errorf("hub: %s from %s: %w; the download was removed, run again", name, u, err)
 	}
+	if err := flush(part); err != nil {
+		return fmt.Errorf("hub: %s: %w", part, err)
+	}
 	if err := os.Rename(part, blob); err != nil {
 		return fmt.Errorf("hub: %w", err)
 	}
 	return nil
+}
+
+// flush writes a file's data to disk, so that after a crash the blob's final name never holds
+// bytes that were only in the page cache.
+func flush(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // retryError marks failures worth another (resumed) attempt: dropped connections, bad ranges.
