@@ -153,7 +153,7 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 		}
 		out := make([][]float32, len(specs))
 		for i, s := range specs {
-			v, shape, err := f.Float32(prefix + s.Name)
+			v, shape, err := f.FiniteFloat32(prefix + s.Name)
 			if err != nil {
 				return nil, fmt.Errorf("ddpm: %s: %w", path, err)
 			}
@@ -175,6 +175,11 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 	}
 	if ck.V, err = read(vPrefix, false); err != nil {
 		return nil, err
+	}
+	if s := md["rng"]; s != "" {
+		if err := checkRNG(s); err != nil {
+			return nil, fmt.Errorf("ddpm: %s: metadata \"rng\" (the noise generator's state, needed to resume): %w", path, err)
+		}
 	}
 	if _, ok := f.Info("losses"); ok {
 		l, _, err := f.Float32("losses")
@@ -217,11 +222,20 @@ func Resume(be compute.Backend, ck *Checkpoint, ds *data.Dataset, steps int) (*T
 		if err == nil {
 			err = tr.pcg.UnmarshalBinary(b)
 		}
-		if err != nil {
+		if err != nil { // LoadCheckpoint already checked it; only a hand-made Checkpoint gets here
 			return nil, fmt.Errorf("ddpm: checkpoint rng state: %w", err)
 		}
 	}
 	return tr, nil
+}
+
+// checkRNG reports whether s is a hex-encoded PCG state, as SaveCheckpoint writes it.
+func checkRNG(s string) error {
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		return fmt.Errorf("not hexadecimal: %w", err)
+	}
+	return new(rand.PCG).UnmarshalBinary(b)
 }
 
 // SaveWeights writes weights only (Specs order) with the config, for a small file to sample from,

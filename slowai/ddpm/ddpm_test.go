@@ -1,9 +1,11 @@
 package ddpm
 
 import (
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/gomlx/compute"
@@ -431,5 +433,35 @@ func TestCommittedDenoiser(t *testing.T) {
 	t.Logf("noise-prediction MSE at t=300: %.4f", mse)
 	if mse > 0.2 {
 		t.Fatalf("noise-prediction MSE %.3f at t=300, want < 0.2 from a trained denoiser", mse)
+	}
+}
+
+// TestLoadCheckpointRefusesDamage: a NaN weight or a corrupt noise-generator state is refused at
+// load time, and the error names the file and what is wrong (the tensor, the "rng" field).
+func TestLoadCheckpointRefusesDamage(t *testing.T) {
+	cfg := tinyConfig()
+	specs := cfg.Specs()
+	weights := make([][]float32, len(specs))
+	for i, s := range specs {
+		weights[i] = make([]float32, s.Size())
+	}
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.safetensors")
+	if err := SaveWeights(good, cfg, weights, nil, map[string]string{"rng": "zz"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := LoadCheckpoint(good)
+	if err == nil || !strings.Contains(err.Error(), good) || !strings.Contains(err.Error(), `"rng"`) {
+		t.Errorf("corrupt rng: error %v, want it to name %s and the \"rng\" field", err, good)
+	}
+	weights[2][1] = float32(math.NaN())
+	nan := filepath.Join(dir, "nan.safetensors")
+	if err := SaveWeights(nan, cfg, weights, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	_, err = LoadCheckpoint(nan)
+	want := fmt.Sprintf("tensor %q", specs[2].Name)
+	if err == nil || !strings.Contains(err.Error(), nan) || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "NaN") {
+		t.Errorf("NaN weight: error %v, want it to name %s, %s and NaN", err, nan, want)
 	}
 }

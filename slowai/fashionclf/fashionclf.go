@@ -403,7 +403,7 @@ func Load(be compute.Backend, path string) (*Classifier, error) {
 	defer f.Close()
 	var w [][]float32
 	for _, s := range specs {
-		v, shape, err := f.Float32(s.name)
+		v, shape, err := f.FiniteFloat32(s.name)
 		if err != nil {
 			return nil, fmt.Errorf("fashionclf: %s: %w", path, err)
 		}

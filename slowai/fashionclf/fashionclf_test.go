@@ -1,9 +1,11 @@
 package fashionclf
 
 import (
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/gomlx/compute"
@@ -11,6 +13,7 @@ import (
 	"github.com/slowai-go/course/slowai/backend"
 	"github.com/slowai-go/course/slowai/data"
 	"github.com/slowai-go/course/slowai/lesson"
+	"github.com/slowai-go/course/slowai/safetensors"
 )
 
 func goBackend(t *testing.T) compute.Backend {
@@ -138,5 +141,25 @@ func TestCommittedAccuracy(t *testing.T) {
 	t.Logf("accuracy on %d test images: %.2f%%", test.N, 100*acc)
 	if acc < 0.90 {
 		t.Fatalf("accuracy %.2f%%, want >= 90%%", 100*acc)
+	}
+}
+
+// TestLoadRefusesNaN: a weights file holding a NaN is refused by Load, naming the file and tensor.
+func TestLoadRefusesNaN(t *testing.T) {
+	arrays := make([]safetensors.Array, len(specs))
+	for i, s := range specs {
+		arrays[i] = safetensors.F32(s.name, s.shape, make([]float32, size(s.shape)))
+	}
+	last := len(specs) - 1
+	v := make([]float32, size(specs[last].shape))
+	v[0] = float32(math.Inf(1))
+	arrays[last] = safetensors.F32(specs[last].name, specs[last].shape, v)
+	path := filepath.Join(t.TempDir(), "nan.safetensors")
+	if err := safetensors.Save(path, arrays, nil); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(goBackend(t), path)
+	if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), fmt.Sprintf("%q", specs[last].name)) {
+		t.Errorf("error %v, want it to name %s and tensor %q", err, path, specs[last].name)
 	}
 }
