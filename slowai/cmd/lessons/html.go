@@ -55,6 +55,7 @@ type pageInfo struct {
 	CSS    string // contents of assets/lesson.css, inlined so the page stays one file
 	Errors int    // failed cells, recorded for -check
 	Quick  bool   // rendered with SLOWAI_QUICK=1
+	Engine string // the compute engine the cells ran on and why, named once in the footer
 }
 
 // postProcess makes nbconvert's page self-contained and part of the course: it drops external
@@ -87,6 +88,15 @@ func postProcess(page string, info pageInfo) string {
 	nav += "</nav>\n"
 	if loc := bodyOpenRe.FindStringIndex(page); loc != nil {
 		page = page[:loc[1]] + "\n" + nav + page[loc[1]:]
+	}
+	if info.Engine != "" {
+		foot := `<footer class="slowai-footer">Computed with the ` + html.EscapeString(info.Engine) +
+			` (set <code>SLOWAI_BACKEND</code> to choose; <code>SLOWAI_VERBOSE=1</code> prints the choice in a terminal).</footer>` + "\n"
+		if i := strings.LastIndex(strings.ToLower(page), "</body>"); i >= 0 {
+			page = page[:i] + foot + page[i:]
+		} else {
+			page += foot
+		}
 	}
 	return page
 }

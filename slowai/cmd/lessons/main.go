@@ -23,6 +23,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/slowai-go/course/slowai/backend"
 	"github.com/slowai-go/course/slowai/lesson"
 )
 
@@ -80,6 +81,13 @@ func listNotebooks(dir, filter string) ([]string, error) {
 	}
 	sort.Strings(names)
 	return names, nil
+}
+
+// engineNote names the engine the notebooks' cells pick (they run with this process's
+// environment) for the page footer, e.g. "onnx engine: ONNX Runtime CPU library installed, ...".
+func engineNote() string {
+	engine, why := backend.Choice()
+	return engine + " engine (" + why + ")"
 }
 
 func stem(name string) string { return strings.TrimSuffix(name, ".ipynb") }
@@ -202,7 +210,7 @@ func renderOne(jupyter string, env []string, name, css string) (renderResult, er
 		return res, fmt.Errorf("nbconvert wrote no HTML: %w", err)
 	}
 	title, _ := nb.titleAndSummary()
-	final := postProcess(string(page), pageInfo{Title: title, CSS: css, Errors: len(cellErrs), Quick: lesson.Quick()})
+	final := postProcess(string(page), pageInfo{Title: title, CSS: css, Errors: len(cellErrs), Quick: lesson.Quick(), Engine: engineNote()})
 	if err := writeFileAtomic(filepath.Join(*flagOut, stem(name)+".html"), []byte(final)); err != nil {
 		return res, err
 	}
