@@ -51,11 +51,12 @@ func pageErrors(page string) []string {
 
 // pageInfo is what postProcess adds to nbconvert's HTML.
 type pageInfo struct {
-	Title  string
-	CSS    string // contents of assets/lesson.css, inlined so the page stays one file
-	Errors int    // failed cells, recorded for -check
-	Quick  bool   // rendered with SLOWAI_QUICK=1
-	Engine string // the compute engine the cells ran on and why, named once in the footer
+	Title   string
+	CSS     string  // contents of assets/lesson.css, inlined so the page stays one file
+	Errors  int     // failed cells, recorded for -check
+	Quick   bool    // rendered with SLOWAI_QUICK=1
+	Engine  string  // the compute engine the cells ran on and why, named once in the footer
+	Seconds float64 // how long executing and converting took, for the index
 }
 
 // postProcess makes nbconvert's page self-contained and part of the course: it drops external
@@ -72,7 +73,12 @@ func postProcess(page string, info pageInfo) string {
 	if info.Title != "" {
 		page = titleRe.ReplaceAllLiteralString(page, "<title>"+html.EscapeString(info.Title)+"</title>")
 	}
-	head := fmt.Sprintf("<meta name=\"slowai-errors\" content=\"%d\">\n", info.Errors)
+	mode := "full"
+	if info.Quick {
+		mode = "quick"
+	}
+	head := fmt.Sprintf("<meta name=\"slowai-errors\" content=\"%d\">\n<meta name=\"slowai-render\" content=\"%.1f %s\">\n",
+		info.Errors, info.Seconds, mode)
 	if info.CSS != "" {
 		head += "<style id=\"slowai-style\">\n" + info.CSS + "\n</style>\n"
 	}

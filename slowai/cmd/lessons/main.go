@@ -37,6 +37,7 @@ var (
 	flagKernel    = flag.String("kernel", "gonb", "Jupyter kernel name")
 	flagJupyter   = flag.String("jupyter", "", "jupyter command (default: $JUPYTER, else /usr/bin/jupyter if present, else jupyter on PATH)")
 	flagKeep      = flag.Bool("keep", false, "keep the executed notebooks and nbconvert logs in a temporary folder and print where")
+	flagReadme    = flag.String("readme", "", "do not render: rewrite the lesson table of this README file from notebooks/lessons.tsv")
 )
 
 // mathJaxURL is where pages load MathJax from: formulas need a network connection to be typeset,
@@ -49,9 +50,12 @@ var lessonNameRe = regexp.MustCompile(`^[0-9]{2}[0-9a-z]*_[A-Za-z0-9_.-]*\.ipynb
 func main() {
 	flag.Parse()
 	var err error
-	if *flagCheck {
+	switch {
+	case *flagReadme != "":
+		err = updateReadme(*flagReadme)
+	case *flagCheck:
 		err = check()
-	} else {
+	default:
 		err = renderAll()
 	}
 	if err != nil {
@@ -153,6 +157,7 @@ type renderResult struct{ images int }
 // The page is written even when a cell failed, so the error can be read in context.
 func renderOne(jupyter string, env []string, name, css string) (renderResult, error) {
 	var res renderResult
+	start := time.Now()
 	src := filepath.Join(*flagNotebooks, name)
 	raw, err := os.ReadFile(src)
 	if err != nil {
@@ -210,7 +215,8 @@ func renderOne(jupyter string, env []string, name, css string) (renderResult, er
 		return res, fmt.Errorf("nbconvert wrote no HTML: %w", err)
 	}
 	title, _ := nb.titleAndSummary()
-	final := postProcess(string(page), pageInfo{Title: title, CSS: css, Errors: len(cellErrs), Quick: lesson.Quick(), Engine: engineNote()})
+	final := postProcess(string(page), pageInfo{Title: title, CSS: css, Errors: len(cellErrs), Quick: lesson.Quick(),
+		Engine: engineNote(), Seconds: time.Since(start).Seconds()})
 	if err := writeFileAtomic(filepath.Join(*flagOut, stem(name)+".html"), []byte(final)); err != nil {
 		return res, err
 	}
@@ -229,31 +235,49 @@ func renderOne(jupyter string, env []string, name, css string) (renderResult, er
 	return res, nil
 }
 
-// writeIndex builds lessons/index.html from every notebook that has a page.
+// writeIndex builds lessons/index.html, the course's front page, from the lesson table: every
+// lesson with its page (or as still to be written), grouped by part.
 func writeIndex(css string) error {
+	lessons, err := readLessonTable(lessonTablePath())
+	if err != nil {
+		return err
+	}
 	names, err := listNotebooks(*flagNotebooks, "")
 	if err != nil {
 		return err
 	}
-	var entries []lessonEntry
-	for _, name := range names {
-		page, err := os.ReadFile(filepath.Join(*flagOut, stem(name)+".html"))
-		if err != nil {
-			continue // not rendered (yet)
-		}
-		raw, err := os.ReadFile(filepath.Join(*flagNotebooks, name))
-		if err != nil {
-			return err
-		}
-		nb, err := parseNotebook(name, raw)
-		if err != nil {
-			return err
-		}
-		title, summary := nb.titleAndSummary()
-		entries = append(entries, lessonEntry{Name: stem(name), Title: title, Summary: summary,
-			Failed: len(pageErrors(string(page))) > 0})
+	if missing := untabled(lessons, names); len(missing) > 0 {
+		return fmt.Errorf("%s does not list %s: add a row for each", lessonTablePath(), strings.Join(missing, ", "))
 	}
-	b, err := buildIndex(entries, css, lesson.Quick())
+	var entries []lessonEntry
+	partOf := map[string]string{}
+	for _, l := range lessons {
+		partOf[l.Stem] = l.Part
+		e := lessonEntry{Number: l.Number, Name: l.Stem, Title: l.Title, Written: notebookExists(l.Stem)}
+		if e.Written {
+			raw, err := os.ReadFile(filepath.Join(*flagNotebooks, l.Stem+".ipynb"))
+			if err != nil {
+				return err
+			}
+			nb, err := parseNotebook(l.Stem+".ipynb", raw)
+			if err != nil {
+				return err
+			}
+			title, summary := nb.titleAndSummary()
+			if title = titleNumRe.ReplaceAllString(title, ""); title != "" {
+				e.Title = title
+			}
+			e.Summary = summary
+		}
+		if page, err := os.ReadFile(filepath.Join(*flagOut, l.Stem+".html")); err == nil && e.Written {
+			e.Page = true
+			e.Failed = len(pageErrors(string(page))) > 0
+			e.Seconds, e.Quick = renderInfo(string(page))
+			e.Thumb = firstFigure(string(page))
+		}
+		entries = append(entries, e)
+	}
+	b, err := buildIndex(entries, courseParts, partOf, css)
 	if err != nil {
 		return err
 	}
