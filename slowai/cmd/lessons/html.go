@@ -13,6 +13,7 @@ var (
 	dataSrcRe  = regexp.MustCompile(`(?is)\bsrc\s*=\s*["']?\s*data:`)
 	svgTagRe   = regexp.MustCompile(`(?i)<svg\b`)
 	scriptRe   = regexp.MustCompile(`(?is)<script\b[^>]*\bsrc="([^"]*)"[^>]*>\s*</script>\s*`)
+	mathJaxRe  = regexp.MustCompile(`(?is)<!-- Load mathjax -->|<script type="text/x-mathjax-config">.*?</script>\s*|<!-- MathJax configuration -->|<!-- End of mathjax configuration -->`)
 	titleRe    = regexp.MustCompile(`(?is)<title>.*?</title>`)
 	errMetaRe  = regexp.MustCompile(`<meta name="slowai-errors" content="(\d+)">`)
 	bodyOpenRe = regexp.MustCompile(`(?is)<body\b[^>]*>`)
@@ -60,16 +61,12 @@ type pageInfo struct {
 }
 
 // postProcess makes nbconvert's page self-contained and part of the course: it drops external
-// scripts other than MathJax (require.js is only for widgets, and Debian's build points it at a
-// local file), sets the title, inlines the course stylesheet and adds a link back to the index.
+// scripts (MathJax, since formulas are typeset at build time by typesetMath, and require.js,
+// which is only for widgets) and MathJax's configuration, sets the title, inlines the course
+// stylesheet and adds a link back to the index and a footer naming the engine.
 func postProcess(page string, info pageInfo) string {
-	page = scriptRe.ReplaceAllStringFunc(page, func(tag string) string {
-		src := scriptRe.FindStringSubmatch(tag)[1]
-		if strings.Contains(strings.ToLower(src), "mathjax") && !strings.HasPrefix(src, "file:") {
-			return tag
-		}
-		return ""
-	})
+	page = scriptRe.ReplaceAllString(page, "")
+	page = mathJaxRe.ReplaceAllString(page, "")
 	if info.Title != "" {
 		page = titleRe.ReplaceAllLiteralString(page, "<title>"+html.EscapeString(info.Title)+"</title>")
 	}

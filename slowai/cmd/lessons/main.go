@@ -40,10 +40,6 @@ var (
 	flagReadme    = flag.String("readme", "", "do not render: rewrite the lesson table of this README file from notebooks/lessons.tsv")
 )
 
-// mathJaxURL is where pages load MathJax from: formulas need a network connection to be typeset,
-// and read as TeX source without one; everything else in a page is inline.
-const mathJaxURL = "https://cdnjs.cloudflare.com/ajax/libs/mathjax/2.7.7/latest.js?config=TeX-AMS_CHTML-full,Safe"
-
 // lessonNameRe matches the notebooks that are lessons: two digits, an optional suffix, an underscore.
 var lessonNameRe = regexp.MustCompile(`^[0-9]{2}[0-9a-z]*_[A-Za-z0-9_.-]*\.ipynb$`)
 
@@ -205,7 +201,7 @@ func renderOne(jupyter string, env []string, name, css string) (renderResult, er
 
 	// 2. Convert the executed notebook to HTML (images are already inline data: URIs).
 	err = runLogged(env, filepath.Join(tmp, "html.log"), 5*time.Minute, jupyter, "nbconvert",
-		"--to", "html", "--HTMLExporter.mathjax_url="+mathJaxURL,
+		"--to", "html",
 		"--output-dir", tmp, "--output", stem(name), executed)
 	if err != nil {
 		return res, fmt.Errorf("converting to HTML: %w", err)
@@ -214,8 +210,12 @@ func renderOne(jupyter string, env []string, name, css string) (renderResult, er
 	if err != nil {
 		return res, fmt.Errorf("nbconvert wrote no HTML: %w", err)
 	}
+	typeset, err := typesetMath(string(page), *flagKatex)
+	if err != nil {
+		return res, fmt.Errorf("formulas: %w", err)
+	}
 	title, _ := nb.titleAndSummary()
-	final := postProcess(string(page), pageInfo{Title: title, CSS: css, Errors: len(cellErrs), Quick: lesson.Quick(),
+	final := postProcess(typeset, pageInfo{Title: title, CSS: css, Errors: len(cellErrs), Quick: lesson.Quick(),
 		Engine: engineNote(), Seconds: time.Since(start).Seconds()})
 	if err := writeFileAtomic(filepath.Join(*flagOut, stem(name)+".html"), []byte(final)); err != nil {
 		return res, err
@@ -329,6 +329,12 @@ func checkOne(name, index string, indexErr error) []string {
 		problems = append(problems, fmt.Sprintf("%d embedded image(s), slowai.min_images wants at least %d", n, min))
 	}
 	problems = append(problems, pageErrors(page)...)
+	for _, m := range findMath(page) {
+		problems = append(problems, fmt.Sprintf("formula left as TeX source: %.60s", page[m.Start:m.End]))
+	}
+	for _, r := range remoteRefs(page) {
+		problems = append(problems, fmt.Sprintf("loads a remote resource (the page must work offline): %s", r))
+	}
 	if !strings.Contains(page, `name="slowai-errors"`) {
 		problems = append(problems, "page was not produced by slowai/cmd/lessons (no slowai-errors meta tag)")
 	}
