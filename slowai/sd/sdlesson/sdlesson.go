@@ -66,3 +66,25 @@ func Scene(h, w int) pipeline.Image {
 	}
 	return im
 }
+
+// BlueDistance is the mean distance of the picture's blue channel from target, |blue − target|
+// averaged over pixels: what lesson 00's blue-loss guidance pushes down, measured on a decoded
+// picture.
+func BlueDistance(im pipeline.Image, target float64) float64 {
+	n := im.H * im.W
+	s := 0.0
+	for _, v := range im.Pix[2*n:] {
+		s += math.Abs(float64(v) - target)
+	}
+	return s / float64(n)
+}
+
+// Spread is the standard deviation of v, e.g. of the latents during sampling.
+func Spread(v []float32) float64 {
+	var s, s2 float64
+	for _, x := range v {
+		s, s2 = s+float64(x), s2+float64(x)*float64(x)
+	}
+	m := s / float64(len(v))
+	return math.Sqrt(max(s2/float64(len(v))-m*m, 0))
+}

@@ -37,3 +37,14 @@ func TestGridImage(t *testing.T) {
 		t.Error("an empty grid was accepted")
 	}
 }
+
+func TestBlueDistanceAndSpread(t *testing.T) {
+	im := pipeline.NewImage(1, 2)
+	im.Pix[4], im.Pix[5] = 0.9, 0.5 // blue channel
+	if got := BlueDistance(im, 0.9); got < 0.2-1e-6 || got > 0.2+1e-6 {
+		t.Errorf("BlueDistance = %v, want 0.2", got)
+	}
+	if got := Spread([]float32{1, 3, 1, 3}); got != 1 {
+		t.Errorf("Spread = %v, want 1", got)
+	}
+}
