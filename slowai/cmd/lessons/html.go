@@ -29,7 +29,7 @@ func countImages(page string) int {
 			n++
 		}
 	}
-	return n + len(svgTagRe.FindAllStringIndex(page, -1))
+	return n + len(svgTagRe.FindAllStringIndex(page, -1)) - strings.Count(page, mathSVGMark)
 }
 
 // pageErrors lists the signs of a failed cell in a rendered page: the error count the renderer

@@ -136,9 +136,9 @@ func typesetMath(page, katexDir string) (string, error) {
 				bad = append(bad, fmt.Sprintf("%q: %s", items[i].TeX, res[i].Error))
 				b.WriteString(page[s.Start:s.End])
 			} else if s.Display {
-				b.WriteString(`<div class="slowai-math-display">` + res[i].HTML + `</div>`)
+				b.WriteString(`<div class="slowai-math-display">` + markMathSVG(res[i].HTML) + `</div>`)
 			} else {
-				b.WriteString(res[i].HTML)
+				b.WriteString(markMathSVG(res[i].HTML))
 			}
 			prev = s.End
 		}
@@ -158,6 +158,12 @@ func typesetMath(page, katexDir string) (string, error) {
 	}
 	return style + page, nil
 }
+
+// mathSVGMark is put on the <svg> elements KaTeX draws parts of formulas with (square roots, wide
+// accents), so countImages does not take them for figures.
+const mathSVGMark = `<svg data-slowai-math=""`
+
+func markMathSVG(h string) string { return strings.ReplaceAll(h, "<svg", mathSVGMark) }
 
 // unescapeDollars turns markdown's \$ back into $ in prose (outside tags it is only text).
 func unescapeDollars(s string) string {

@@ -56,6 +56,9 @@ func TestTypesetMathOffline(t *testing.T) {
 			t.Errorf("page lacks %q", want)
 		}
 	}
+	if n := countImages(page); n != 0 {
+		t.Errorf("countImages counts %d figure(s) in a page of formulas only", n)
+	}
 	if strings.Contains(strings.ToLower(page), "mathjax") {
 		t.Errorf("MathJax still referenced")
 	}
