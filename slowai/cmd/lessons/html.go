@@ -94,7 +94,7 @@ func postProcess(page string, info pageInfo) string {
 	}
 	if info.Engine != "" {
 		foot := `<footer class="slowai-footer">Computed with the ` + html.EscapeString(info.Engine) +
-			` (set <code>SLOWAI_BACKEND</code> to choose; <code>SLOWAI_VERBOSE=1</code> prints the choice in a terminal).</footer>` + "\n"
+			`. Set <code>SLOWAI_BACKEND</code> to choose another; <code>SLOWAI_VERBOSE=1</code> prints the choice in a terminal.</footer>` + "\n"
 		if i := strings.LastIndex(strings.ToLower(page), "</body>"); i >= 0 {
 			page = page[:i] + foot + page[i:]
 		} else {

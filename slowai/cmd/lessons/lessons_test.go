@@ -135,6 +135,9 @@ func TestPostProcessAndPageErrors(t *testing.T) {
 	if countImages(out) != 1 {
 		t.Errorf("image lost in post-processing")
 	}
+	if foot := postProcess(page, pageInfo{Engine: "go engine (why)"}); !strings.Contains(foot, `<footer class="slowai-footer">Computed with the go engine (why). Set`) {
+		t.Errorf("footer does not name the engine once:\n%s", foot)
+	}
 	bad := postProcess(page, pageInfo{Errors: 2})
 	if errs := pageErrors(bad); len(errs) != 1 || !strings.Contains(errs[0], "2 failed") {
 		t.Errorf("want the recorded error count, got %v", errs)
