@@ -39,3 +39,29 @@ func TestStudentTextNamesNoMachine(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A cell shows the lesson's idea, not plumbing: no code cell is much over 30 lines, except the
+// ones that show the code being taught (marked //slowai:same).
+func TestCodeCellsAreShort(t *testing.T) {
+	const limit = 35
+	paths, err := filepath.Glob(filepath.Join("..", "..", "..", "notebooks", "*.ipynb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range paths {
+		raw, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nb, err := parseNotebook(p, raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, c := range nb.Cells {
+			src := strings.TrimRight(string(c.Source), "\n")
+			if n := strings.Count(src, "\n") + 1; c.CellType == "code" && n > limit && !strings.Contains(src, sameDirective) {
+				t.Errorf("%s cell %d (%q) has %d lines; move plumbing into the library (limit %d)", p, i+1, firstCodeLine(src), n, limit)
+			}
+		}
+	}
+}
