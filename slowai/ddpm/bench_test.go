@@ -15,7 +15,7 @@ import (
 	"github.com/slowai-go/course/slowai/data"
 )
 
-// BenchmarkW3 times workload W3 (/work/shared/bench/WORKLOADS.md): one AdamW training step of the
+// BenchmarkW3 times the course's benchmark workload W3: one AdamW training step of the
 // 1.43M-parameter DDPM U-Net on a batch of 128 1x32x32 images, per backend. It reports images/s at the
 // median step (and at the fastest) after two warm-up steps, the training GFLOP/s that implies (3x the
 // forward FLOPs), and, in the same run, a 1024x1024 float32 GEMM's GFLOP/s on the same backend, so a

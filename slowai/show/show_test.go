@@ -340,3 +340,13 @@ func TestTable(t *testing.T) {
 		t.Errorf("TableHTML = %q", got)
 	}
 }
+
+func TestBars(t *testing.T) {
+	img, err := Bars("shares", "class", "%", []string{"a", "b", "c"}, []float64{10, 60, 30})
+	if err != nil || img.Bounds().Dx() == 0 {
+		t.Fatalf("Bars: %v", err)
+	}
+	if _, err := Bars("bad", "x", "y", []string{"a"}, []float64{1, 2}); err == nil {
+		t.Error("mismatched labels accepted")
+	}
+}
