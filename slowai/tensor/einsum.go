@@ -41,33 +41,43 @@ func Einsum(spec string, a, b *Tensor) (*Tensor, error) {
 		}
 		outShape[i] = d
 	}
-	// Each letter steps each operand's offset by that operand's stride for its axis (summed if
-	// a letter repeats within one operand, e.g. "ii" reads the diagonal).
-	step := func(sub string, shape []int) map[byte]int {
-		st, m := strides(shape), map[byte]int{}
-		for i := 0; i < len(sub); i++ {
-			m[sub[i]] += st[i]
+	// Along letter ax, each operand's offset moves by its stride for that letter's axis (0 if
+	// the operand lacks the letter; summed if it repeats one, so "ii" walks the diagonal).
+	n := len(letters)
+	dims, stA, stB, stO := make([]int, n), make([]int, n), make([]int, n), make([]int, n)
+	for ax, l := range letters {
+		dims[ax] = sizes[l]
+		for _, op := range []struct {
+			sub   string
+			shape []int
+			st    []int
+		}{{subA, a.Shape, stA}, {subB, b.Shape, stB}, {outSub, outShape, stO}} {
+			st := strides(op.shape)
+			for i := 0; i < len(op.sub); i++ {
+				if op.sub[i] == l {
+					op.st[ax] += st[i]
+				}
+			}
 		}
-		return m
 	}
-	stA, stB, stO := step(subA, a.Shape), step(subB, b.Shape), step(outSub, outShape)
 	out := &Tensor{Shape: outShape, Data: make([]float32, size(outShape))}
 	if size(a.Shape) == 0 || size(b.Shape) == 0 {
 		return out, nil
 	}
-	idx := make([]int, len(letters))
+	// Count through every combination of letter values like an odometer, keeping the three
+	// offsets in step, and accumulate one product per combination.
+	idx := make([]int, n)
 	ia, ib, io := 0, 0, 0
 	for {
 		out.Data[io] += a.Data[ia] * b.Data[ib]
-		ax := len(letters) - 1
+		ax := n - 1
 		for ; ax >= 0; ax-- {
-			l := letters[ax]
 			idx[ax]++
-			ia, ib, io = ia+stA[l], ib+stB[l], io+stO[l]
-			if idx[ax] < sizes[l] {
+			ia, ib, io = ia+stA[ax], ib+stB[ax], io+stO[ax]
+			if idx[ax] < dims[ax] {
 				break
 			}
-			ia, ib, io = ia-stA[l]*sizes[l], ib-stB[l]*sizes[l], io-stO[l]*sizes[l]
+			ia, ib, io = ia-stA[ax]*dims[ax], ib-stB[ax]*dims[ax], io-stO[ax]*dims[ax]
 			idx[ax] = 0
 		}
 		if ax < 0 {

@@ -52,7 +52,7 @@ func TestMatMuls(t *testing.T) {
 
 func TestMatMulShapeMismatchPanics(t *testing.T) {
 	defer func() {
-		if r := recover(); r == nil || !strings.Contains(r.(string), "2×3 by 2×3") {
+		if r := recover(); r == nil || !strings.Contains(r.(string), "cannot multiply 2×3 by 2×3") {
 			t.Errorf("panic = %v, want one naming both shapes", r)
 		}
 	}()
