@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"fmt"
 	"math"
 	"testing"
 
@@ -69,22 +70,27 @@ func TestThreeVersionsAgree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, batch := range []int{32, 500} {
-		s, err := NewShifter(be, 2.5, batch)
-		if err != nil {
-			t.Fatal(err)
+	for _, dist := range []Distances{Broadcast, Expand} {
+		for _, batch := range []int{32, 500} {
+			s, err := NewShifter(be, 2.5, batch, dist)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e, err := s.Step(x)
+			if err != nil {
+				t.Fatal(err)
+			}
+			near(t, fmt.Sprintf("engine, distances %d, batch %d", dist, batch), e.Data, want, 1e-4)
 		}
-		e, err := s.Step(x)
-		if err != nil {
-			t.Fatal(err)
-		}
-		near(t, "engine", e.Data, want, 1e-4)
 	}
 	if _, err := ShiftBroadcast(x, 2.5, 0); err == nil {
 		t.Error("batch 0 gave no error")
 	}
-	if _, err := NewShifter(be, 0, 4); err == nil {
+	if _, err := NewShifter(be, 0, 4, Broadcast); err == nil {
 		t.Error("bandwidth 0 gave no error")
+	}
+	if _, err := NewShifter(be, 1, 4, Distances(7)); err == nil {
+		t.Error("Distances(7) gave no error")
 	}
 }
 
@@ -170,12 +176,15 @@ func BenchmarkShiftBroadcast(b *testing.B) {
 	benchShift(b, func(x *tensor.Matrix) *tensor.Matrix { y, _ := ShiftBroadcast(x, 2.5, 500); return y })
 }
 
-func BenchmarkShiftEngine(b *testing.B) {
+func BenchmarkShiftEngine(b *testing.B)       { benchEngine(b, Broadcast) }
+func BenchmarkShiftEngineExpand(b *testing.B) { benchEngine(b, Expand) }
+
+func benchEngine(b *testing.B, dist Distances) {
 	be, err := backend.New()
 	if err != nil {
 		b.Fatal(err)
 	}
-	s, err := NewShifter(be, 2.5, 500)
+	s, err := NewShifter(be, 2.5, 500, dist)
 	if err != nil {
 		b.Fatal(err)
 	}
