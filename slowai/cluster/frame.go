@@ -13,7 +13,7 @@ import (
 	"github.com/slowai-go/course/slowai/tensor"
 )
 
-// Frame draws the points coloured by their true blob, with the centroids (if not nil) as
+// Frame draws the points coloured by their true blob over the centroids (if not nil) as
 // black crosses, on axes fixed to [-lim, lim]² so that frames of an animation line up.
 func Frame(x *tensor.Matrix, labels []int, centroids *tensor.Matrix, title string, lim float64) (image.Image, error) {
 	if len(labels) != x.Rows || x.Cols != 2 {
@@ -21,6 +21,21 @@ func Frame(x *tensor.Matrix, labels []int, centroids *tensor.Matrix, title strin
 	}
 	p := show.NewPlot(title, "x", "y")
 	p.X.Min, p.X.Max, p.Y.Min, p.Y.Max = -lim, lim, -lim, lim
+	if centroids != nil {
+		c := make(plotter.XYs, centroids.Rows)
+		for i := range c {
+			c[i] = plotter.XY{X: float64(centroids.At(i, 0)), Y: float64(centroids.At(i, 1))}
+		}
+		s, err := plotter.NewScatter(c)
+		if err != nil {
+			return nil, fmt.Errorf("cluster.Frame: %w", err)
+		}
+		s.Shape = draw.CrossGlyph{}
+		s.Radius = vg.Points(5)
+		p.Add(s)
+		p.Legend.Add("true centroid", s)
+		p.Legend.Top = true
+	}
 	groups := map[int]plotter.XYs{}
 	for i, l := range labels {
 		groups[l] = append(groups[l], plotter.XY{X: float64(x.At(i, 0)), Y: float64(x.At(i, 1))})
@@ -39,21 +54,6 @@ func Frame(x *tensor.Matrix, labels []int, centroids *tensor.Matrix, title strin
 		s.Shape = draw.CircleGlyph{}
 		s.Radius = vg.Points(1.5)
 		p.Add(s)
-	}
-	if centroids != nil {
-		c := make(plotter.XYs, centroids.Rows)
-		for i := range c {
-			c[i] = plotter.XY{X: float64(centroids.At(i, 0)), Y: float64(centroids.At(i, 1))}
-		}
-		s, err := plotter.NewScatter(c)
-		if err != nil {
-			return nil, fmt.Errorf("cluster.Frame: %w", err)
-		}
-		s.Shape = draw.CrossGlyph{}
-		s.Radius = vg.Points(5)
-		p.Add(s)
-		p.Legend.Add("true centroid", s)
-		p.Legend.Top = true
 	}
 	return show.Render(p, 4.5*vg.Inch, 4.5*vg.Inch)
 }
