@@ -62,6 +62,9 @@ func DisplayGIF(gifData []byte, alt string) error {
 	if dir == "" {
 		dir = os.TempDir()
 	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("show.DisplayGIF: %w", err)
+	}
 	path := filepath.Join(dir, fmt.Sprintf("slowai-%d-fig%03d.gif", os.Getpid(), figureCount.Add(1)))
 	if err := safefile.Write(path, gifData); err != nil {
 		return fmt.Errorf("show.DisplayGIF: %w", err)

@@ -383,3 +383,29 @@ func TestGIF(t *testing.T) {
 		t.Errorf("GIFTag = %.80s...", tag)
 	}
 }
+
+func TestDisplayGIFWritesFile(t *testing.T) {
+	if InNotebook() {
+		t.Skip("running inside GoNB")
+	}
+	dir := filepath.Join(t.TempDir(), "figs")
+	t.Setenv(FiguresEnv, dir)
+	b, err := GIF([]image.Image{image.NewGray(image.Rect(0, 0, 2, 2))}, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, w, _ := os.Pipe()
+	stdout := os.Stdout
+	os.Stdout = w
+	err = DisplayGIF(b, "x")
+	os.Stdout = stdout
+	w.Close()
+	printed, _ := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := strings.TrimSpace(strings.TrimPrefix(string(printed), "figure:"))
+	if got, err := os.ReadFile(path); err != nil || !bytes.Equal(got, b) || filepath.Ext(path) != ".gif" {
+		t.Errorf("printed %q; file read %v, equal %v", printed, err, bytes.Equal(got, b))
+	}
+}
