@@ -106,6 +106,8 @@ func TestCountImages(t *testing.T) {
 		{`<img src="https://example.com/a.png"><img src="a.png">`, 0},
 		{`<div><svg xmlns="http://www.w3.org/2000/svg"><circle/></svg></div><svg width=1></svg>`, 2},
 		{"<img\n  src=\"data:image/png;base64,AA\"\n/>", 1},
+		// An animation from show.DisplayGIF (lesson 02) counts as one figure.
+		{`<img src="data:image/gif;base64,R0lGODlh" alt="mean shift">`, 1},
 	}
 	for _, tc := range tests {
 		if got := countImages(tc.page); got != tc.want {
