@@ -9,6 +9,7 @@ package minibatch
 import (
 	"fmt"
 	"math"
+	"slices"
 )
 
 // LogSumExp returns log Σ_j exp(x[j]), computed as m + log Σ_j exp(x[j] - m) with m = max_j x[j]: the
@@ -26,16 +27,24 @@ func LogSumExp(x []float32) float32 {
 	return m + float32(math.Log(s))
 }
 
-// LogSoftmax returns log(softmax(row)) = row - logsumexp(row) for each row of logits [n, c].
+// LogSoftmax returns log(softmax(row)) = row - logsumexp(row) for each row of logits [n, c]. Each row
+// is first shifted so that its largest entry is 0 (softmax does not change when a constant is added
+// to a row): then logsumexp is between 0 and log c, and subtracting it loses no digits even when the
+// logits are in the thousands.
 func LogSoftmax(logits []float32, c int) []float32 {
 	if c <= 0 || len(logits)%c != 0 {
 		panic(fmt.Sprintf("minibatch.LogSoftmax: %d logits is not a whole number of rows of %d classes", len(logits), c))
 	}
 	out := make([]float32, len(logits))
 	for i := 0; i < len(logits); i += c {
-		lse := LogSumExp(logits[i : i+c])
+		row := out[i : i+c]
+		m := slices.Max(logits[i : i+c])
 		for j, v := range logits[i : i+c] {
-			out[i+j] = v - lse
+			row[j] = v - m
+		}
+		lse := LogSumExp(row)
+		for j := range row {
+			row[j] -= lse
 		}
 	}
 	return out

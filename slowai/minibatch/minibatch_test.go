@@ -35,12 +35,12 @@ func TestLogSoftmaxAndNLL(t *testing.T) {
 		for _, v := range lp[r*3 : r*3+3] {
 			s += math.Exp(float64(v))
 		}
-		if math.Abs(s-1) > 1e-4 { // float32 holds 500.4 to about 3e-5
+		if math.Abs(s-1) > 1e-6 {
 			t.Errorf("row %d: probabilities sum to %v", r, s)
 		}
 	}
 	// Row 1 is row (1, 2, 0) shifted by 499: the same probabilities.
-	if d := math.Abs(float64(lp[4]) - (2 - math.Log(math.E+math.E*math.E+1))); d > 1e-4 {
+	if d := math.Abs(float64(lp[4]) - (2 - math.Log(math.E+math.E*math.E+1))); d > 1e-6 {
 		t.Errorf("log p(row 1, class 1) = %v", lp[4])
 	}
 	want := -(float64(lp[0]) + float64(lp[5])) / 2
