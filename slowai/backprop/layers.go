@@ -33,11 +33,13 @@ func NewLinear(in, out int, rng *rand.Rand) *Linear {
 	return l
 }
 
+// Forward remembers x for Backward and returns x·W + b.
 func (l *Linear) Forward(x []float32) []float32 {
 	l.x = x
 	return LinearForward(x, l.W, l.B, l.In, l.Out)
 }
 
+// Backward stores dL/dW and dL/db and returns dL/dx.
 func (l *Linear) Backward(gradY []float32) []float32 {
 	gradX, gradW, gradB := LinearBackward(l.x, l.W, gradY, l.In, l.Out)
 	l.GradW, l.GradB = gradW, gradB
@@ -49,11 +51,13 @@ type ReLU struct {
 	x []float32
 }
 
+// Forward remembers x for Backward and returns max(x, 0).
 func (r *ReLU) Forward(x []float32) []float32 {
 	r.x = x
 	return ReLUForward(x)
 }
 
+// Backward returns dL/dx: dL/dy where x was positive, 0 elsewhere.
 func (r *ReLU) Backward(gradY []float32) []float32 {
 	return ReLUBackward(r.x, gradY)
 }
@@ -64,11 +68,13 @@ type MSE struct {
 	pred, target []float32
 }
 
+// Forward remembers its inputs for Backward and returns the mean squared error.
 func (m *MSE) Forward(pred, target []float32) float32 {
 	m.pred, m.target = pred, target
 	return MSEForward(pred, target)
 }
 
+// Backward returns dL/dpred, where the backward pass starts.
 func (m *MSE) Backward() []float32 {
 	return MSEBackward(m.pred, m.target)
 }
@@ -94,6 +100,7 @@ func NewMLP(rng *rand.Rand, sizes ...int) *MLP {
 	return m
 }
 
+// Forward runs every layer in order.
 func (m *MLP) Forward(x []float32) []float32 {
 	for _, l := range m.Layers {
 		x = l.Forward(x)
@@ -101,6 +108,8 @@ func (m *MLP) Forward(x []float32) []float32 {
 	return x
 }
 
+// Backward runs every layer's Backward in reverse order, passing each the gradient of its output,
+// and returns dL/d(input).
 func (m *MLP) Backward(gradY []float32) []float32 {
 	for i := len(m.Layers) - 1; i >= 0; i-- {
 		gradY = m.Layers[i].Backward(gradY)

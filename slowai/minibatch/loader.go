@@ -21,6 +21,7 @@ func NewDataset(x []float32, y []int, dim int) (Dataset, error) {
 	return Dataset{X: x, Y: y, Dim: dim}, nil
 }
 
+// Len is the number of examples.
 func (d Dataset) Len() int { return len(d.Y) }
 
 // Item returns example i's features (a view, not a copy) and label.

@@ -83,12 +83,14 @@ type CrossEntropy struct {
 	labels  []int
 }
 
+// Forward remembers the log-probabilities and labels for Backward and returns the mean loss.
 func (ce *CrossEntropy) Forward(logits []float32, labels []int) float32 {
 	ce.logp = LogSoftmax(logits, ce.Classes)
 	ce.labels = labels
 	return NLL(ce.logp, labels, ce.Classes)
 }
 
+// Backward returns d loss / d logits, (softmax - one-hot) / n.
 func (ce *CrossEntropy) Backward() []float32 {
 	c, n := ce.Classes, len(ce.labels)
 	g := make([]float32, len(ce.logp))
