@@ -69,6 +69,49 @@ func Prepare(b *data.Batch, _ *rand.Rand) (learn.Batch, error) {
 	return learn.Batch{Inputs: []*tensors.Tensor{input}, Targets: []*tensors.Tensor{target}, Host: b}, nil
 }
 
+// encoderLayers is the number of ConvAE's layers before the bottleneck: two convolutions with
+// their ReLUs.
+const encoderLayers = 4
+
+// Encode runs the encoder half of seq (a ConvAE trained by l) on a batch of 28×28 images,
+// padded as Prepare pads them, and returns their codes: n×4×8×8 values.
+func Encode(l *learn.Learner, seq *module.Sequential, b *data.Batch) ([]float32, error) {
+	step, err := Prepare(b, nil)
+	if err != nil {
+		return nil, err
+	}
+	return runLayers(l, seq.Layers[:encoderLayers], step.Inputs[0])
+}
+
+// Decode runs the decoder half of seq (a ConvAE trained by l) on n codes of 4×8×8 values and
+// returns n 28×28 images.
+func Decode(l *learn.Learner, seq *module.Sequential, codes []float32, n int) ([]float32, error) {
+	if len(codes) != n*4*8*8 {
+		return nil, fmt.Errorf("autoenc.Decode: %d values for %d codes, want n·4·8·8 = %d", len(codes), n, n*4*8*8)
+	}
+	return runLayers(l, seq.Layers[encoderLayers:], tensors.FromFlatDataAndDimensions(codes, n, 4, 8, 8))
+}
+
+// runLayers applies layers, with l's parameters, to x.
+func runLayers(l *learn.Learner, layers []module.Layer, x *tensors.Tensor) ([]float32, error) {
+	exec, err := model.NewExec(l.Backend(), l.Vars.Store, func(_ *model.Scope, x *graph.Node) *graph.Node {
+		for _, layer := range layers {
+			x = layer.Apply(l.Vars, x)
+		}
+		return x
+	})
+	if err != nil {
+		return nil, fmt.Errorf("autoenc: %w", err)
+	}
+	defer exec.Finalize()
+	outs, err := exec.Exec(x)
+	if err != nil {
+		return nil, fmt.Errorf("autoenc: %w", err)
+	}
+	defer outs[0].FinalizeAll()
+	return tensors.CopyFlatData[float32](outs[0])
+}
+
 // Predict runs l's model forward (no training) on a batch after l's Prepare, and returns the
 // predictions as flat float32s: for the autoencoder, the reconstructed images.
 func Predict(l *learn.Learner, b *data.Batch) ([]float32, error) {

@@ -76,7 +76,8 @@ func TestTrainingReconstructs(t *testing.T) {
 	}
 	s := &module.Specs{}
 	m := &learn.Metrics{}
-	l, err := learn.New(learn.Net(s, ConvAE(s)), dls, learn.MSE, optim.AdamW(0.01, 1e-5), learn.Options{Seed: 1, Prepare: Prepare}, m)
+	seq := ConvAE(s)
+	l, err := learn.New(learn.Net(s, seq), dls, learn.MSE, optim.AdamW(0.01, 1e-5), learn.Options{Seed: 1, Prepare: Prepare}, m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,6 +89,35 @@ func TestTrainingReconstructs(t *testing.T) {
 	after := testMSE(t, l, test.Subset(512))
 	if !(after < 0.5*before) || after > 0.06 {
 		t.Errorf("test MSE %.4f before training, %.4f after: want it halved and under 0.06", before, after)
+	}
+	// Encoding then decoding is the whole network.
+	dl, err := data.NewLoader(test.Subset(8), 8, data.LoaderOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := dl.Next()
+	codes, err := Encode(l, seq, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(codes) != 8*4*8*8 {
+		t.Fatalf("Encode gave %d values for 8 images, want 8·4·8·8", len(codes))
+	}
+	dec, err := Decode(l, seq, codes, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole, err := Predict(l, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range whole {
+		if math.Abs(float64(dec[i]-whole[i])) > 1e-6 {
+			t.Fatalf("Decode(Encode(x))[%d] = %g, Predict(x) = %g", i, dec[i], whole[i])
+		}
+	}
+	if _, err := Decode(l, seq, codes[:10], 8); err == nil {
+		t.Error("Decode accepted 10 values for 8 codes")
 	}
 	log, ok := m.Last(false)
 	if !ok {
