@@ -38,8 +38,10 @@ func (f *function) Expm1(x compute.Value) (compute.Value, error) {
 		u := must(f.Exp(x))
 		um1 := must(f.Sub(u, one))
 		r := must(f.Div(must(f.Mul(um1, x)), must(f.Log(u))))
-		// r is NaN where u is 0 or +Inf (and where x is NaN); u-1 is the right answer there.
+		// r is NaN where u is +Inf (and where x is NaN), and 0 where exp underflows (u == 0 with x
+		// finite: x/log(0) = x/−Inf); u-1 is the right answer in both cases.
 		r = must(f.Where(must(f.NotEqual(r, r)), um1, r))
+		r = must(f.Where(must(f.Equal(u, f.fill(f.scalar(s.DType, 0), s))), um1, r))
 		return must(f.Where(must(f.Equal(u, one)), x, r))
 	})
 }
