@@ -118,18 +118,18 @@ func DecodeIDX(r io.Reader) (*IDX, error) {
 		}
 		n *= int(d)
 	}
-	data, err := io.ReadAll(io.LimitReader(r, int64(n)+1)) // one byte more, to catch extra data
+	body, err := io.ReadAll(io.LimitReader(r, int64(n)+1)) // one byte more, to catch extra data
 	if err != nil {
 		return nil, fmt.Errorf("reading %d data bytes: %w", n, err)
 	}
-	if len(data) != n {
-		has := fmt.Sprint(len(data))
-		if len(data) > n {
+	if len(body) != n {
+		has := fmt.Sprint(len(body))
+		if len(body) > n {
 			has = "more"
 		}
 		return nil, fmt.Errorf("dimensions %v of %d-byte elements need %d data bytes, file has %s", x.Dims, size, n, has)
 	}
-	x.Data = data
+	x.Data = body
 	return x, nil
 }
 
