@@ -1,6 +1,7 @@
 package data
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"encoding/binary"
@@ -44,86 +45,92 @@ func (x *IDX) Size() int {
 	return n
 }
 
-// ReadIDX reads an IDX file, gzip-compressed or raw (told apart by the gzip magic bytes),
-// and checks it all: magic, element type, rank, dimensions and that the data is exactly as
-// long as the dimensions say. Every error names the file.
+// ReadIDX reads an IDX file, gzip-compressed or raw (told apart by the gzip magic bytes
+// 1f 8b), streaming it through DecodeIDX, which checks it all: magic, element type, rank,
+// dimensions and that the data is exactly as long as the dimensions say. Every error names
+// the file.
 func ReadIDX(path string) (*IDX, error) {
-	raw, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("data: reading IDX file: %w", err)
 	}
-	if len(raw) >= 2 && raw[0] == 0x1f && raw[1] == 0x8b {
-		raw, err = gunzip(raw)
-		if err != nil {
+	defer f.Close()
+	br := bufio.NewReaderSize(f, 1<<16)
+	var r io.Reader = br
+	gz := &gzipErrors{}
+	if head, _ := br.Peek(2); len(head) == 2 && head[0] == 0x1f && head[1] == 0x8b {
+		if gz.r, err = gzip.NewReader(br); err != nil {
 			return nil, fmt.Errorf("data: IDX file %s: corrupt gzip stream: %w", path, err)
 		}
+		r = gz
 	}
-	x, err := ParseIDX(raw)
+	x, err := DecodeIDX(r)
+	if gz.err != nil {
+		return nil, fmt.Errorf("data: IDX file %s: corrupt gzip stream: %w", path, gz.err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("data: IDX file %s: %w", path, err)
 	}
 	return x, nil
 }
 
-// gunzip decompresses a whole gzip stream, sizing the buffer from the trailer's length
-// field so that the 47 MB MNIST images file is not grown by repeated doubling.
-func gunzip(raw []byte) ([]byte, error) {
-	zr, err := gzip.NewReader(bytes.NewReader(raw))
-	if err != nil {
-		return nil, err
-	}
-	defer zr.Close()
-	var buf bytes.Buffer
-	if len(raw) >= 4 {
-		// ISIZE is the uncompressed length mod 2^32; only a hint, capped to stay sane.
-		if hint := int(binary.LittleEndian.Uint32(raw[len(raw)-4:])); hint > 0 && hint < 1<<30 {
-			buf.Grow(hint + bytes.MinRead)
-		}
-	}
-	if _, err := io.Copy(&buf, zr); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+// gzipErrors reads from a gzip stream and keeps its first error other than io.EOF, so that
+// ReadIDX can blame a damaged compression rather than the IDX layout it was reading.
+type gzipErrors struct {
+	r   io.Reader
+	err error
 }
 
-// ParseIDX parses the bytes of an uncompressed IDX file. Data aliases b.
-func ParseIDX(b []byte) (*IDX, error) {
-	if len(b) < 4 {
-		return nil, fmt.Errorf("too short for an IDX header: %d bytes, want at least 4", len(b))
+func (g *gzipErrors) Read(p []byte) (int, error) {
+	n, err := g.r.Read(p)
+	if err != nil && err != io.EOF && g.err == nil {
+		g.err = err
 	}
-	if b[0] != 0 || b[1] != 0 {
-		return nil, fmt.Errorf("bad magic % x: want 00 00 <type> <rank>", b[:4])
+	return n, err
+}
+
+// maxIDXBytes bounds the data an IDX header may announce (16 GiB), so that a corrupt header
+// is an error rather than an impossible allocation.
+const maxIDXBytes = 1 << 34
+
+// DecodeIDX reads one uncompressed IDX array from r, front to back: the magic number
+// 00 00 <type> <rank>, rank dimensions as big-endian uint32s, then exactly as many data
+// bytes as the dimensions and the element size multiply to, and nothing after them.
+func DecodeIDX(r io.Reader) (*IDX, error) {
+	var magic [4]byte
+	if _, err := io.ReadFull(r, magic[:]); err != nil {
+		return nil, fmt.Errorf("too short for the magic number 00 00 <type> <rank>: %w", err)
 	}
-	typ, rank := b[2], int(b[3])
-	size, ok := idxElemSize[typ]
-	if !ok {
-		return nil, fmt.Errorf("bad magic % x: unknown element type 0x%02x (want 08, 09, 0b, 0c, 0d or 0e)", b[:4], typ)
+	size, known := idxElemSize[magic[2]]
+	if magic[0] != 0 || magic[1] != 0 || !known || magic[3] == 0 {
+		return nil, fmt.Errorf("bad magic % x: want 00 00, an element type (08, 09, 0b, 0c, 0d or 0e) and a rank of at least 1", magic)
 	}
-	if rank == 0 {
-		return nil, fmt.Errorf("bad magic % x: rank 0, want at least 1", b[:4])
-	}
-	header := 4 + 4*rank
-	if len(b) < header {
-		return nil, fmt.Errorf("truncated header: rank %d needs %d bytes, file has %d", rank, header, len(b))
-	}
-	dims := make([]int, rank)
-	total := size
-	for i := range dims {
-		d := binary.BigEndian.Uint32(b[4+4*i:])
-		if d > 1<<31-1 {
-			return nil, fmt.Errorf("dimension %d is %d: too large", i, d)
+	x := &IDX{Type: magic[2], Dims: make([]int, magic[3])}
+	n := size // data bytes
+	for i := range x.Dims {
+		var d uint32
+		if err := binary.Read(r, binary.BigEndian, &d); err != nil {
+			return nil, fmt.Errorf("truncated header: reading dimension %d of %d: %w", i+1, len(x.Dims), err)
 		}
-		dims[i] = int(d)
-		if total != 0 && dims[i] > (1<<62)/total {
-			return nil, fmt.Errorf("dimensions %v overflow", dims[:i+1])
+		x.Dims[i] = int(d)
+		if d > 0 && n > maxIDXBytes/int(d) {
+			return nil, fmt.Errorf("dimensions %v announce more than %d data bytes", x.Dims[:i+1], maxIDXBytes)
 		}
-		total *= dims[i]
+		n *= int(d)
 	}
-	if got := len(b) - header; got != total {
-		return nil, fmt.Errorf("dimensions %v of %d-byte elements need %d data bytes, file has %d",
-			dims, size, total, got)
+	body, err := io.ReadAll(io.LimitReader(r, int64(n)+1)) // one byte more, to catch extra data
+	if err != nil {
+		return nil, fmt.Errorf("reading %d data bytes: %w", n, err)
 	}
-	return &IDX{Type: typ, Dims: dims, Data: b[header:]}, nil
+	if len(body) != n {
+		has := fmt.Sprint(len(body))
+		if len(body) > n {
+			has = "more"
+		}
+		return nil, fmt.Errorf("dimensions %v of %d-byte elements need %d data bytes, file has %s", x.Dims, size, n, has)
+	}
+	x.Data = body
+	return x, nil
 }
 
 // WriteIDX writes x to path as raw IDX, or gzip-compressed when gz is true, through a

@@ -44,7 +44,7 @@ func TestIDXRoundTrip(t *testing.T) {
 func TestIDXHeaderBytes(t *testing.T) {
 	// The layout by hand: magic 00 00 08 02, then big-endian dims 2 and 3, then 6 bytes.
 	b := []byte{0, 0, 8, 2, 0, 0, 0, 2, 0, 0, 0, 3, 1, 2, 3, 4, 5, 6}
-	x, err := ParseIDX(b)
+	x, err := DecodeIDX(bytes.NewReader(b))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,11 +69,12 @@ func TestIDXCorrupt(t *testing.T) {
 	}{
 		{"empty", nil, "too short"},
 		{"bad magic", with(0, 1), "bad magic"},
-		{"bad type", with(2, 7), "unknown element type"},
-		{"rank 0", with(3, 0), "rank 0"},
-		{"header cut", good[:9], "truncated header"},
+		{"bad type", with(2, 7), "bad magic 00 00 07 02"},
+		{"rank 0", with(3, 0), "bad magic 00 00 08 00"},
+		{"header cut", good[:9], "truncated header: reading dimension 2 of 2"},
+		{"huge dims", []byte{0, 0, 8, 2, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, "announce more than"},
 		{"data short", good[:len(good)-1], "need 6 data bytes, file has 5"},
-		{"data long", append(slices.Clone(good), 9), "need 6 data bytes, file has 7"},
+		{"data long", append(slices.Clone(good), 9), "need 6 data bytes, file has more"},
 		{"int32 size", []byte{0, 0, 0x0c, 1, 0, 0, 0, 2, 1, 2, 3, 4}, "need 8 data bytes, file has 4"},
 		{"truncated gzip", truncGz, "corrupt gzip"},
 	} {
