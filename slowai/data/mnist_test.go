@@ -405,6 +405,7 @@ func TestMNISTFiles(t *testing.T) {
 	labs := &IDX{Type: IDXUint8, Dims: []int{1}, Data: []byte{3}}
 	WriteIDX(filepath.Join(dir, "t10k-images-idx3-ubyte.gz"), imgs, true)
 	WriteIDX(filepath.Join(dir, "t10k-labels-idx1-ubyte.gz"), labs, true)
+	useFixtureSums(t, mnistSource, "test", dir)
 	im, lb, err := MNISTFiles("test")
 	if err != nil || im != filepath.Join(dir, "t10k-images-idx3-ubyte.gz") || lb != filepath.Join(dir, "t10k-labels-idx1-ubyte.gz") {
 		t.Errorf("MNISTFiles(test) = %q, %q, %v", im, lb, err)

@@ -3,7 +3,10 @@ package data
 import "testing"
 
 func TestPadded(t *testing.T) {
-	d := &Dataset{Name: "t", N: 1, H: 2, W: 2, Images: []float32{0, 1, 0.5, 0.25}, Labels: []int{0}}
+	d, err := NewDataset("t", 1, 2, 2, []float32{0, 1, 0.5, 0.25}, []int{0}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	got := d.Padded(0, 4)
 	want := []float32{
 		-1, -1, -1, -1,
