@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -62,7 +63,7 @@ func Download(ctx context.Context, url, dest, sum string) error {
 			}
 			return fail(err)
 		}
-		fmt.Fprintf(os.Stderr, "data: %v; resuming (attempt %d of %d)\n", re.err, try+1, attempts)
+		fmt.Fprintf(os.Stderr, "data: %v; trying again (attempt %d of %d)\n", re.err, try+1, attempts)
 	}
 	h := newHash()
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
@@ -101,6 +102,10 @@ func fetchRest(ctx context.Context, client *http.Client, url string, f *os.File,
 	}
 	resp, err := netguard.Do(client, req, Timeouts)
 	if err != nil {
+		var dns *net.DNSError
+		if errors.As(err, &dns) {
+			return err // no such host (offline, say): another attempt would not find it either
+		}
 		return &retryable{err}
 	}
 	defer resp.Body.Close()

@@ -206,3 +206,16 @@ func TestStalledDownloadFails(t *testing.T) {
 	}
 	onlyFiles(t, dir)
 }
+
+// TestUnknownHostIsNotRetried: a name that does not resolve (no network, or a typo) fails at
+// once, without the retries meant for stalled transfers.
+func TestUnknownHostIsNotRetried(t *testing.T) {
+	dest := filepath.Join(t.TempDir(), "x.gz")
+	err := Download(context.Background(), "http://no-such-host.invalid/x.gz", dest, strings.Repeat("0", 64))
+	if err == nil || strings.Contains(err.Error(), "times)") || !strings.Contains(err.Error(), "no-such-host.invalid") {
+		t.Fatalf("error %v: want a failure without retries", err)
+	}
+	if _, statErr := os.Stat(dest); !os.IsNotExist(statErr) {
+		t.Errorf("%s exists after a failed download", dest)
+	}
+}
