@@ -9,6 +9,7 @@ import (
 	"github.com/slowai-go/course/slowai/data"
 	"github.com/slowai-go/course/slowai/ddpm"
 	"github.com/slowai-go/course/slowai/fashionclf"
+	"github.com/slowai-go/course/slowai/learn"
 	"github.com/slowai-go/course/slowai/show"
 )
 
@@ -110,7 +111,6 @@ func classifier(args []string) error {
 	fs := flag.NewFlagSet("classifier", flag.ExitOnError)
 	be := fs.String("backend", "onnx", "compute backend")
 	seed := fs.Uint64("seed", 1, "seed")
-	from := fs.String("stage1", "", "if set, a saved first-stage classifier: run only the recipe's second stage")
 	out := fs.String("out", classifierPath, "where to save the weights")
 	fs.Parse(args)
 	b, err := backend.NewNamed(*be)
@@ -126,13 +126,8 @@ func classifier(args []string) error {
 		return err
 	}
 	start := time.Now()
-	var stage1 *fashionclf.Classifier
-	if *from != "" {
-		if stage1, err = fashionclf.Load(b, repoPath(*from)); err != nil {
-			return err
-		}
-	}
-	c, losses, err := fashionclf.TrainRecipe(b, train, *seed, stage1, true)
+	metrics := learn.NewMetrics("accuracy", learn.Metric(learn.Accuracy))
+	c, l, err := fashionclf.Train(b, train, test, 128, *seed, fashionclf.Recipe, metrics, &learn.Progress{})
 	if err != nil {
 		return err
 	}
@@ -140,8 +135,7 @@ func classifier(args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("trained %d steps in %.1f min, final loss %.4f, test accuracy %.2f%%\n",
-		len(losses), time.Since(start).Minutes(), losses[len(losses)-1], 100*acc)
+	fmt.Printf("trained %d steps in %.1f min, test accuracy %.2f%%\n", l.Step, time.Since(start).Minutes(), 100*acc)
 	if err := c.Save(repoPath(*out), acc); err != nil {
 		return err
 	}
