@@ -23,7 +23,7 @@ func eval(args []string) error {
 	fs := flag.NewFlagSet("eval", flag.ExitOnError)
 	be := fs.String("backend", "onnx", "compute backend")
 	ckpt := fs.String("ckpt", denoiserPath, "denoiser checkpoint")
-	raw := fs.Bool("raw", false, "sample with the raw weights even if the checkpoint has an EMA")
+	raw := fs.Bool("raw", false, "sample with a training checkpoint's raw weights instead of its EMA")
 	clf := fs.String("classifier", classifierPath, "classifier weights")
 	n := fs.Int("n", 1000, "number of samples")
 	steps := fs.Int("steps", 50, "sampler steps")
@@ -37,18 +37,15 @@ func eval(args []string) error {
 	if err != nil {
 		return err
 	}
-	ck, err := ddpm.LoadCheckpoint(repoPath(*ckpt))
-	if err != nil {
-		return err
-	}
-	w := ck.Best()
+	load := ddpm.LoadDenoiser
 	if *raw {
-		w = ck.Weights
+		load = ddpm.LoadRawDenoiser
 	}
-	den, err := ddpm.NewDenoiser(b, ck.Config, w)
+	den, ck, err := load(b, repoPath(*ckpt))
 	if err != nil {
 		return err
 	}
+	defer den.Finalize()
 	c, err := fashionclf.Load(b, repoPath(*clf))
 	if err != nil {
 		return err
@@ -57,8 +54,8 @@ func eval(args []string) error {
 	if *useDDPM {
 		kind = "DDPM"
 	}
-	fmt.Printf("sampling %d images with %s, %d steps, seed %d, checkpoint %s (step %s, loss %s)\n",
-		*n, kind, *steps, *seed, *ckpt, ck.Metadata["step"], ck.Metadata["loss"])
+	fmt.Printf("sampling %d images with %s, %d steps, seed %d, checkpoint %s (step %d, loss %.4f)\n",
+		*n, kind, *steps, *seed, *ckpt, ck.Step, ck.Loss)
 	start := time.Now()
 	imgs, _, err := den.Sample(ddpm.SampleOptions{N: *n, Batch: *batch, Steps: *steps, DDPM: *useDDPM, Seed: *seed})
 	if err != nil {
