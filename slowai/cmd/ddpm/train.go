@@ -81,15 +81,8 @@ func train(args []string) error {
 	logger.total = tc.Steps
 	meta := ddpm.Meta(cfg, tc)
 	meta["backend"] = b.Name()
-	save := func() error {
-		meta["seconds"] = strconv.FormatFloat(logger.seconds(), 'f', 1, 64)
-		if err := l.Save(path, meta); err != nil {
-			return err
-		}
-		fmt.Printf("checkpoint %s at step %d\n", *out, l.Step)
-		return nil
-	}
-	extra := []learn.Callback{saveEvery{*every, save}}
+	logger.meta = meta
+	extra := []learn.Callback{learn.Checkpoint{Path: path, Every: *every, Meta: meta}}
 	if *deadline != "" {
 		t, err := time.ParseInLocation("15:04", *deadline, time.Local)
 		if err != nil {
@@ -105,27 +98,34 @@ func train(args []string) error {
 	if err := ddpm.TrainSteps(l, tc.Steps, extra...); err != nil {
 		return err
 	}
-	if err := save(); err != nil {
+	// StopAfter and the deadline end the fit by cancelling it, which skips Checkpoint's AfterFit.
+	meta["seconds"] = strconv.FormatFloat(logger.seconds(), 'f', 1, 64)
+	if err := l.Save(path, meta); err != nil {
 		return err
 	}
+	fmt.Printf("checkpoint %s at step %d\n", *out, l.Step)
 	fmt.Printf("done: step %d, loss (mean of last 100) %.5f, %.1f minutes of training\n",
 		l.Step, ddpm.SmoothedLoss(ddpm.Losses(l), 100), logger.seconds()/60)
 	return nil
 }
 
 // stepLog prints the loss, learning rate and speed every few steps (for a background run's log)
-// and keeps the training wall time across resumes.
+// and keeps the training wall time across resumes in the checkpoint's metadata.
 type stepLog struct {
 	every, total int
 	start        time.Time
 	base         float64 // seconds trained before this process
 	lastT        time.Time
 	lastStep     int
+	meta         map[string]string
 }
 
 func (s *stepLog) seconds() float64 { return s.base + time.Since(s.start).Seconds() }
 
 func (s *stepLog) AfterBatch(l *learn.Learner) error {
+	if s.meta != nil {
+		s.meta["seconds"] = strconv.FormatFloat(s.seconds(), 'f', 1, 64)
+	}
 	if !l.Training || s.every <= 0 || l.Step%s.every != 0 {
 		return nil
 	}
@@ -137,21 +137,6 @@ func (s *stepLog) AfterBatch(l *learn.Learner) error {
 	s.lastT, s.lastStep = now, l.Step
 	fmt.Printf("%s step %d/%d loss %.5f (mean of last %d: %.5f) lr %.2e %.1f img/s\n", now.Format("15:04:05"),
 		l.Step, s.total, l.LossValue, s.every, ddpm.SmoothedLoss(ddpm.Losses(l), s.every), l.LR, rate)
-	return nil
-}
-
-// saveEvery saves the training checkpoint every n steps.
-type saveEvery struct {
-	n    int
-	save func() error
-}
-
-func (c saveEvery) Order() int { return 100 } // after the Recorder has the step's loss
-
-func (c saveEvery) AfterBatch(l *learn.Learner) error {
-	if l.Training && c.n > 0 && l.Step%c.n == 0 {
-		return c.save()
-	}
 	return nil
 }
 
