@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 
 	"github.com/gomlx/compute"
+
+	"github.com/slowai-go/course/slowai/safefile"
 )
 
 // savedClassifier is the on-disk form: sizes plus flat weights. Notebook cells run as separate
@@ -26,19 +28,16 @@ func (c *Classifier) Save(path string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("ascent.Save %s: %w", path, err)
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
+	f, err := safefile.Create(path)
 	if err != nil {
 		return fmt.Errorf("ascent.Save %s: %w", path, err)
 	}
+	defer f.Abort()
 	err = gob.NewEncoder(f).Encode(savedClassifier{c.H, c.W, c.NumClasses, c.Hidden, w})
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
 	if err == nil {
-		err = os.Rename(f.Name(), path)
+		err = f.Commit()
 	}
 	if err != nil {
-		os.Remove(f.Name())
 		return fmt.Errorf("ascent.Save %s: %w", path, err)
 	}
 	return nil

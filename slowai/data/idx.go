@@ -8,7 +8,7 @@ import (
 	"io"
 	"os"
 
-	"github.com/slowai-go/course/slowai/data/safefile"
+	"github.com/slowai-go/course/slowai/safefile"
 )
 
 // IDX element types, from the format's description on the MNIST page: the third magic byte.

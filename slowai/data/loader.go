@@ -54,7 +54,8 @@ type LoaderOptions struct {
 // Loader cuts a Dataset into batches, epoch after epoch. Its position is (epoch, offset):
 // the order of epoch e is a permutation drawn from (Seed, e) alone, and the transforms draw
 // from one generator seeded from Seed whose state State saves, so a Loader restored from
-// a State continues with exactly the batches the original would have given.
+// a State continues with exactly the batches the original would have given. A Loader is
+// not safe for concurrent use.
 type Loader struct {
 	ds      *Dataset
 	bs      int

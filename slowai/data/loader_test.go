@@ -662,3 +662,19 @@ func TestFashionLoaders(t *testing.T) {
 		t.Errorf("MNISTLoaders: Len() %d and %d, shape %dx%dx%d", ml.Train.Len(), ml.Valid.Len(), c, h, w)
 	}
 }
+
+// BenchmarkLoaderNext measures one Fashion-MNIST-sized batch (128 images of 28×28) through
+// the augmentation pipeline the course uses: flip, crop, pad to 32, scale to [-1,1].
+func BenchmarkLoaderNext(b *testing.B) {
+	d := synthetic(b, 1024, 1, 28, 28)
+	l, err := NewLoader(d, 128, LoaderOptions{Shuffle: true, DropLast: true, Seed: 1,
+		Transforms: []Transform{RandomFlip(0.5), RandomCrop(2), Pad(32, 0), Scale(2, -1)}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, ok := l.Next(); !ok {
+			l.Next()
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -335,12 +336,24 @@ var (
 // copies that ship with the machine. The error lists every place tried.
 func locate(src *source, f file) (string, error) {
 	cached := filepath.Join(CacheDir(), src.key, f.name)
-	for _, p := range []string{cached, strings.TrimSuffix(cached, ".gz")} {
-		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
-			return p, nil
+	var tried []string
+	corrupt := ""
+	if st, err := os.Stat(cached); err == nil && st.Mode().IsRegular() {
+		err := verifyCached(cached, f.sum)
+		if err == nil {
+			return cached, nil
 		}
+		corrupt = fmt.Sprintf("the cached %s is corrupt (%v): delete it (rm %s), or run with network access to fetch it again", cached, err, cached)
+		tried = append(tried, corrupt)
+	} else if raw := strings.TrimSuffix(cached, ".gz"); fileExists(raw) {
+		return raw, nil // an uncompressed copy someone put there: no published checksum to check it against
+	} else {
+		tried = append(tried, "not in cache "+filepath.Dir(cached))
 	}
-	tried := []string{"not in cache " + filepath.Dir(cached)}
+	if err := cacheWritable(filepath.Dir(cached)); err != nil {
+		tried = append(tried, err.Error())
+		return offlineCopy(src, f, tried, corrupt)
+	}
 
 	netMu.Lock()
 	down := netDown
@@ -352,10 +365,10 @@ func locate(src *source, f file) (string, error) {
 		tried = append(tried, "downloads skipped after an earlier failure: "+down.Error())
 	default:
 		for _, m := range src.mirrors {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-			err := Download(ctx, m+f.name, cached, f.sum)
-			cancel()
+			// No overall time limit: Download gives up on a transfer that stalls (Timeouts).
+			err := Download(context.Background(), m+f.name, cached, f.sum)
 			if err == nil {
+				forgetVerified(cached)
 				return cached, nil
 			}
 			tried = append(tried, err.Error())
@@ -365,16 +378,58 @@ func locate(src *source, f file) (string, error) {
 		netDown = down
 		netMu.Unlock()
 	}
+	return offlineCopy(src, f, tried, corrupt)
+}
 
+// offlineCopy returns the copy of f that ships with the machine, saying on standard error if
+// it stands in for a corrupt cached file; else an error listing every place tried.
+func offlineCopy(src *source, f file, tried []string, corrupt string) (string, error) {
 	dir, err := src.offline()
 	if err == nil {
 		p := filepath.Join(dir, f.name)
 		if _, err = os.Stat(p); err == nil {
+			if corrupt != "" {
+				fmt.Fprintf(warnings, "data: %s; using %s instead\n", corrupt, p)
+			}
 			return p, nil
 		}
 	}
 	tried = append(tried, fmt.Sprintf("no offline copy in %s: %v", src.offlineIn, err))
 	return "", fmt.Errorf("data: cannot find %s/%s:\n  %s", src.key, f.name, strings.Join(tried, "\n  "))
+}
+
+func fileExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.Mode().IsRegular()
+}
+
+// warnings receives the notes a loader prints once per process (tests capture them).
+var warnings io.Writer = os.Stderr
+
+// cacheWarned remembers the cache folders already reported as unusable.
+var cacheWarned sync.Map
+
+// cacheWritable checks that dir (a data set's folder in the cache) is, or can be made, a
+// writable directory. If not, downloads would have nowhere to go: the loaders fall back to
+// the machine's own copies, and say so once per folder instead of silently.
+func cacheWritable(dir string) error {
+	err := os.MkdirAll(dir, 0o755)
+	if err == nil {
+		var probe *os.File
+		if probe, err = os.CreateTemp(dir, ".write-test-*"); err == nil {
+			probe.Close()
+			os.Remove(probe.Name())
+		}
+	}
+	if err == nil {
+		return nil
+	}
+	err = fmt.Errorf("the data cache %s (%s=%q) is not a writable directory, so nothing can be downloaded into it: %v",
+		dir, DataEnv, os.Getenv(DataEnv), err)
+	if _, seen := cacheWarned.LoadOrStore(dir, true); !seen {
+		fmt.Fprintf(warnings, "data: %v; using the copies that ship with the machine\n", err)
+	}
+	return err
 }
 
 // goMNISTDir finds the data/ folder of the GoMNIST module in the Go module cache, asking

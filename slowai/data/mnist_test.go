@@ -1,9 +1,9 @@
 package data
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -168,6 +168,7 @@ func TestCacheComesFirst(t *testing.T) {
 	if err := WriteIDX(filepath.Join(dir, "t10k-labels-idx1-ubyte"), labs, false); err != nil {
 		t.Fatal(err)
 	}
+	useFixtureSums(t, fashionSource, "test", dir)
 	d, err := FashionMNIST("test")
 	if err != nil {
 		t.Fatal(err)
@@ -183,6 +184,7 @@ func TestCacheComesFirst(t *testing.T) {
 	os.MkdirAll(dir, 0o755)
 	WriteIDX(filepath.Join(dir, "t10k-images-idx3-ubyte.gz"), imgs, true)
 	WriteIDX(filepath.Join(dir, "t10k-labels-idx1-ubyte.gz"), labs, true)
+	useFixtureSums(t, fashionSource, "test", dir)
 	if _, err := FashionMNIST("test"); err == nil || !strings.Contains(err.Error(), "t10k-labels-idx1-ubyte.gz") {
 		t.Errorf("label 10: error %v should name the labels file", err)
 	}
@@ -266,20 +268,129 @@ func TestNotFoundListsPlaces(t *testing.T) {
 	}
 }
 
-// fileSum returns the hex digest of the file at path with the hash want's length implies.
-func fileSum(path, want string) (string, error) {
-	newHash, err := hasherFor(want)
+// useFixtureSums makes the split's published checksums those of the .gz fixtures in dir (for
+// the rest of the test), since cached files are checked against them.
+func useFixtureSums(t *testing.T, src *source, split, dir string) {
+	t.Helper()
+	saved := src.files[split]
+	fs := saved
+	for i := range fs {
+		b, err := os.ReadFile(filepath.Join(dir, fs[i].name))
+		if err != nil {
+			continue // not a .gz fixture
+		}
+		fs[i].sum = sha(b)
+	}
+	src.files[split] = fs
+	t.Cleanup(func() { src.files[split] = saved })
+}
+
+// tinyFashion writes a 2-image Fashion-MNIST test split (gz) into dir.
+func tinyFashion(t *testing.T, dir string) {
+	t.Helper()
+	os.MkdirAll(dir, 0o755)
+	imgs := &IDX{Type: IDXUint8, Dims: []int{2, 2, 3}, Data: []byte{0, 255, 51, 0, 0, 0, 1, 2, 3, 4, 5, 6}}
+	labs := &IDX{Type: IDXUint8, Dims: []int{2}, Data: []byte{8, 1}}
+	if err := WriteIDX(filepath.Join(dir, "t10k-images-idx3-ubyte.gz"), imgs, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteIDX(filepath.Join(dir, "t10k-labels-idx1-ubyte.gz"), labs, true); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// captureWarnings collects what the loaders print once per process.
+func captureWarnings(t *testing.T) *strings.Builder {
+	var b strings.Builder
+	saved := warnings
+	warnings = &b
+	t.Cleanup(func() { warnings = saved })
+	return &b
+}
+
+// withOffline points src's machine copies at dir for the rest of the test.
+func withOffline(t *testing.T, src *source, dir string) {
+	saved := src.offline
+	src.offline = func() (string, error) { return dir, nil }
+	t.Cleanup(func() { src.offline = saved })
+}
+
+// TestCorruptCacheIsCaught: a cached file is checked against its checksum (once: a note beside
+// it skips the hashing while the file is unchanged); a corrupt one is fetched again when a mirror
+// answers, and otherwise the error says which file to delete.
+func TestCorruptCacheIsCaught(t *testing.T) {
+	offline(t)
+	captureWarnings(t)
+	good := t.TempDir()
+	tinyFashion(t, good)
+	useFixtureSums(t, fashionSource, "test", good)
+	withOffline(t, fashionSource, t.TempDir()) // no machine copy to fall back on
+	cache := filepath.Join(CacheDir(), "fashion-mnist")
+	tinyFashion(t, cache)
+	if _, err := FashionMNIST("test"); err != nil {
+		t.Fatal(err)
+	}
+	images := filepath.Join(cache, "t10k-images-idx3-ubyte.gz")
+	if _, err := os.Stat(filepath.Join(cache, ".t10k-images-idx3-ubyte.gz.verified")); err != nil {
+		t.Errorf("no note that %s was verified: %v", images, err)
+	}
+	b, _ := os.ReadFile(images)
+	b[len(b)-5] ^= 0xff // damage the gzip trailer's bytes: same size
+	if err := os.WriteFile(images, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := FashionMNIST("test")
+	want := "the cached " + images + " is corrupt"
+	if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "rm "+images) {
+		t.Errorf("offline with a corrupt cached file: error %v\nwant it to say %q and how to delete it", err, want)
+	}
+
+	// Online, a mirror replaces the damaged file.
+	t.Setenv(OfflineEnv, "0")
+	srv := httptest.NewServer(http.StripPrefix("/m/", http.FileServer(http.Dir(good))))
+	defer srv.Close()
+	savedMirrors := fashionSource.mirrors
+	fashionSource.mirrors = []string{srv.URL + "/m/"}
+	defer func() { fashionSource.mirrors = savedMirrors }()
+	netMu.Lock()
+	netDown = nil
+	netMu.Unlock()
+	d, err := FashionMNIST("test")
+	if err != nil || d.N != 2 {
+		t.Fatalf("with a mirror: %v", err)
+	}
+	if got, _ := os.ReadFile(images); !bytes.Equal(got, mustRead(t, filepath.Join(good, "t10k-images-idx3-ubyte.gz"))) {
+		t.Error("the corrupt cached file was not replaced")
+	}
+}
+
+func mustRead(t *testing.T, p string) []byte {
+	b, err := os.ReadFile(p)
 	if err != nil {
-		return "", err
+		t.Fatal(err)
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
+	return b
+}
+
+// TestUnusableCacheSaysSo: SLOWAI_DATA naming a file (or a read-only folder) is reported once,
+// and the machine's copies are used.
+func TestUnusableCacheSaysSo(t *testing.T) {
+	offline(t)
+	notDir := filepath.Join(t.TempDir(), "a-file")
+	os.WriteFile(notDir, []byte("x"), 0o644)
+	t.Setenv(DataEnv, notDir)
+	warn := captureWarnings(t)
+	copies := t.TempDir()
+	tinyFashion(t, copies)
+	useFixtureSums(t, fashionSource, "test", copies)
+	withOffline(t, fashionSource, copies)
+	for range 2 {
+		if d, err := FashionMNIST("test"); err != nil || d.N != 2 {
+			t.Fatalf("fallback to the machine's copies: %v", err)
+		}
 	}
-	defer f.Close()
-	h := newHash()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
+	want := "is not a writable directory"
+	if n := strings.Count(warn.String(), want); n != 1 || !strings.Contains(warn.String(), notDir) {
+		t.Errorf("warnings %q: want one that names %s and says %q", warn.String(), notDir, want)
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }

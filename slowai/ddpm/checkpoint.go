@@ -97,13 +97,14 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 }
 
 // LoadWeights loads the denoiser of cfg from path into v: a weights file's weights, or a training
-// checkpoint's EMA (its raw weights when raw). Everything else in the file is skipped.
+// checkpoint's EMA (its raw weights when raw). Everything else in the file is skipped. A NaN or
+// infinite weight (a diverged run, a damaged file) is refused, naming the file and the tensor.
 func LoadWeights(v module.Vars, path string, cfg Config, raw bool) error {
 	ck, err := LoadCheckpoint(path)
 	if err != nil {
 		return err
 	}
-	opts := module.Options{Ignore: func(name string) bool { return name == "losses" }}
+	opts := module.Options{Ignore: func(name string) bool { return name == "losses" }, Finite: true}
 	if ck.Metadata["format"] == learn.Format {
 		prefix := "/ema/"
 		if raw {
@@ -114,6 +115,7 @@ func LoadWeights(v module.Vars, path string, cfg Config, raw bool) error {
 			Rename: func(name string) string {
 				return strings.ReplaceAll(strings.TrimPrefix(name, prefix), "/", ".")
 			},
+			Finite: true,
 		}
 	} else if raw && ck.Metadata["weights"] == "ema" {
 		return fmt.Errorf("ddpm: %s holds only the EMA weights; -raw needs a training checkpoint", path)

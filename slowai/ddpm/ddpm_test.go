@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/gomlx/compute"
@@ -520,5 +521,36 @@ func TestCommittedDenoiser(t *testing.T) {
 	t.Logf("noise-prediction MSE at t=300: %.4f", mse)
 	if mse > 0.2 {
 		t.Fatalf("noise-prediction MSE %.3f at t=300, want < 0.2 from a trained denoiser", mse)
+	}
+}
+
+// TestLoadRefusesDamage: a NaN weight is refused at load time, and the error names the file and
+// the tensor.
+func TestLoadRefusesDamage(t *testing.T) {
+	be := goBackend(t)
+	cfg := tinyConfig()
+	v := module.NewVarsOn("/unet", be)
+	specs := NewUNet(cfg).Specs().List()
+	for _, sp := range specs {
+		if err := module.SetValues(v, sp, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sp := specs[4]
+	if sp.Name != "conv_in.weight" {
+		t.Fatalf("spec 4 is %s", sp.Name)
+	}
+	bad := make([]float32, 8*9) // [8, 1, 3, 3] in the tiny config
+	bad[5] = float32(math.NaN())
+	if err := module.SetValues(v, sp, bad); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "nan.safetensors")
+	if err := SaveWeights(path, cfg, v, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := LoadDenoiser(be, path)
+	if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), `"conv_in.weight"`) || !strings.Contains(err.Error(), "NaN") {
+		t.Errorf("NaN weight: error %v, want it to name %s, \"conv_in.weight\" and NaN", err, path)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	. "github.com/gomlx/gomlx/core/graph"
 
 	"github.com/slowai-go/course/slowai/nn"
+	"github.com/slowai-go/course/slowai/nn/blocks"
 	"github.com/slowai-go/course/slowai/nn/module"
 )
 
@@ -71,39 +72,13 @@ func (c Config) Specs() []module.Spec { return NewUNet(c).Specs().List() }
 // NumParams is the total number of parameter values.
 func (c Config) NumParams() int { return int(NewUNet(c).Specs().NumParams()) }
 
-// resBlock is GroupNorm, SiLU, conv3x3, + time projection, GroupNorm, SiLU, conv3x3, plus the
-// input (through a 1x1 conv "skip" when the channel count changes).
-type resBlock struct {
-	norm1, norm2 module.GroupNorm
-	conv1, conv2 module.Conv2D
-	timeProj     module.Linear
-	skip         *module.Conv2D
-}
-
-func newResBlock(s *module.Specs, name string, ci, co, embDim, groups int) resBlock {
-	same := nn.ConvOpts{Padding: nn.Pair(1)}
-	r := resBlock{
-		norm1:    module.NewGroupNorm(s, name+".norm1", groups, ci, 1e-5),
-		conv1:    module.NewConv2D(s, name+".conv1", ci, co, 3, same),
-		timeProj: module.NewLinear(s, name+".time_proj", embDim, co, true),
-		norm2:    module.NewGroupNorm(s, name+".norm2", groups, co, 1e-5),
-		conv2:    module.NewConv2D(s, name+".conv2", co, co, 3, same),
-	}
-	if ci != co {
-		k := module.NewConv2D(s, name+".skip", ci, co, 1, nn.ConvOpts{})
-		r.skip = &k
-	}
-	return r
-}
-
-func (r resBlock) Apply(v module.Vars, x, emb *Node) *Node {
-	h := r.conv1.Apply(v, nn.SiLU(r.norm1.Apply(v, x)))
-	h = Add(h, InsertAxes(r.timeProj.Apply(v, emb), -1, -1))
-	h = r.conv2.Apply(v, nn.SiLU(r.norm2.Apply(v, h)))
-	if r.skip != nil {
-		x = r.skip.Apply(v, x)
-	}
-	return Add(h, x)
+// resOpts configure blocks.ResBlock as this U-Net's block: GroupNorm(Groups, eps 1e-5), SiLU,
+// conv3x3, + time projection (of the time MLP's output as is), GroupNorm, SiLU, conv3x3, plus the
+// input (through a 1x1 conv when the channel count changes); the projection and the 1x1 conv
+// keep this package's names, time_proj and skip.
+func (c Config) resOpts() blocks.ResOpts {
+	return blocks.ResOpts{SkipTimeAct: true, Groups: c.Groups, Eps: 1e-5,
+		Names: blocks.ResNames{TimeProj: "time_proj", Shortcut: "skip"}}
 }
 
 // UNet is the denoiser's network declared from a Config: a learn.Model whose inputs are x_t
@@ -113,10 +88,10 @@ type UNet struct {
 	specs        *module.Specs
 	time1, time2 module.Linear
 	convIn       module.Conv2D
-	down         []resBlock
+	down         []blocks.ResBlock
 	downsample   []module.Conv2D
-	mid          resBlock
-	up           []resBlock
+	mid          blocks.ResBlock
+	up           []blocks.ResBlock
 	normOut      module.GroupNorm
 	convOut      module.Conv2D
 }
@@ -131,17 +106,17 @@ func NewUNet(c Config) *UNet {
 	u.convIn = module.NewConv2D(s, "conv_in", c.InChannels, c.Channels[0], 3, same)
 	ch := c.Channels[0]
 	for i, co := range c.Channels {
-		u.down = append(u.down, newResBlock(s, fmt.Sprintf("down.%d.res", i), ch, co, c.EmbDim, c.Groups))
+		u.down = append(u.down, blocks.NewResBlock(s, fmt.Sprintf("down.%d.res", i), ch, co, c.EmbDim, c.resOpts()))
 		ch = co
 		if i < len(c.Channels)-1 {
 			u.downsample = append(u.downsample, module.NewConv2D(s, fmt.Sprintf("down.%d.downsample", i), co, co, 3,
 				nn.ConvOpts{Stride: nn.Pair(2), Padding: nn.Pair(1)}))
 		}
 	}
-	u.mid = newResBlock(s, "mid.res", ch, ch, c.EmbDim, c.Groups)
+	u.mid = blocks.NewResBlock(s, "mid.res", ch, ch, c.EmbDim, c.resOpts())
 	for j := range c.Channels {
 		lvl := c.Channels[len(c.Channels)-1-j]
-		u.up = append(u.up, newResBlock(s, fmt.Sprintf("up.%d.res", j), ch+lvl, lvl, c.EmbDim, c.Groups))
+		u.up = append(u.up, blocks.NewResBlock(s, fmt.Sprintf("up.%d.res", j), ch+lvl, lvl, c.EmbDim, c.resOpts()))
 		ch = lvl
 	}
 	u.normOut = module.NewGroupNorm(s, "norm_out", c.Groups, ch, 1e-5)

@@ -272,14 +272,14 @@ func (c *Classifier) Save(path string, testAccuracy float64) error {
 	})
 }
 
-// Load reads weights written by Save (module.LoadFile: every parameter, nothing else).
+// Load reads weights written by Save (module.LoadFile: every parameter, nothing else, all finite).
 func Load(be compute.Backend, path string) (*Classifier, error) {
 	if be == nil {
 		return nil, errors.New("fashionclf.Load: backend is nil")
 	}
 	v := module.NewVarsOn("/fashionclf", be)
 	c := newClassifier(v)
-	if err := module.LoadFile(v, path, c.specs, module.Options{}); err != nil {
+	if err := module.LoadFile(v, path, c.specs, module.Options{Finite: true}); err != nil {
 		return nil, fmt.Errorf("fashionclf: %w", err)
 	}
 	return c, nil

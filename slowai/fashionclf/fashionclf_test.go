@@ -1,6 +1,7 @@
 package fashionclf
 
 import (
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -164,5 +165,30 @@ func TestCommittedAccuracy(t *testing.T) {
 	t.Logf("accuracy on %d test images: %.2f%%", test.N, 100*acc)
 	if acc < 0.90 {
 		t.Fatalf("accuracy %.2f%%, want >= 90%%", 100*acc)
+	}
+}
+
+// TestLoadRefusesNaN: a weights file holding a NaN is refused by Load, naming the file and tensor.
+func TestLoadRefusesNaN(t *testing.T) {
+	specs, _ := Net()
+	var arrays []safetensors.Array
+	for _, sp := range specs.List() {
+		n := 1
+		for _, d := range sp.Shape {
+			n *= d
+		}
+		arrays = append(arrays, safetensors.F32(sp.Name, sp.Shape, make([]float32, n)))
+	}
+	last := arrays[len(arrays)-1]
+	v := make([]float32, NumClasses)
+	v[0] = float32(math.Inf(1))
+	arrays[len(arrays)-1] = safetensors.F32(last.Name, last.Shape, v)
+	path := filepath.Join(t.TempDir(), "nan.safetensors")
+	if err := safetensors.Save(path, arrays, nil); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(goBackend(t), path)
+	if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), fmt.Sprintf("%q", last.Name)) {
+		t.Errorf("error %v, want it to name %s and tensor %q", err, path, last.Name)
 	}
 }

@@ -3,6 +3,7 @@ package learn
 import (
 	"encoding/json"
 	"fmt"
+	"image"
 	"math"
 	"os"
 	"path/filepath"
@@ -12,6 +13,8 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 
 	"github.com/slowai-go/course/slowai/optim"
+	"github.com/slowai-go/course/slowai/safefile"
+	"github.com/slowai-go/course/slowai/show"
 )
 
 // Find returns the Learner's first callback of type T.
@@ -145,6 +148,41 @@ func (r *Recorder) AfterBatch(l *Learner) error {
 
 func (r *Recorder) SaveState() ([]byte, error) { return json.Marshal(r) }
 func (r *Recorder) LoadState(b []byte) error   { return json.Unmarshal(b, r) }
+
+// Save writes the record to path as JSON, so that a later notebook cell (a new process) can
+// plot it.
+func (r *Recorder) Save(path string) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	return safefile.Write(path, b)
+}
+
+// LoadRecorder reads a record written by Recorder.Save.
+func LoadRecorder(path string) (*Recorder, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("learn: %w", err)
+	}
+	r := &Recorder{}
+	if err := json.Unmarshal(b, r); err != nil {
+		return nil, fmt.Errorf("learn: %s is not a saved Recorder: %w", path, err)
+	}
+	return r, nil
+}
+
+// Plot draws the recorded learning rates, momenta and losses against the step.
+func (r *Recorder) Plot() (lr, mom, loss image.Image, err error) {
+	if lr, err = show.Lines("Learning rate by step", "step", "learning rate", show.Series{Y: r.LRs}); err != nil {
+		return
+	}
+	if mom, err = show.Lines("Momentum by step", "step", "momentum", show.Series{Y: r.Moms}); err != nil {
+		return
+	}
+	loss, err = show.Lines("Training loss by step", "step", "loss", show.Series{Y: r.Losses})
+	return
+}
 
 // Schedule sets the learning rate and momentum of every training step from functions of the
 // step (either may be nil to leave it alone).

@@ -395,3 +395,18 @@ func TestActivationStats(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestRecorderSaveLoad(t *testing.T) {
+	r := &Recorder{LRs: []float64{0.1, 0.2}, Moms: []float64{0.9, 0.8}, Losses: []float64{2, 1.5}}
+	path := filepath.Join(t.TempDir(), "rec.json")
+	if err := r.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	got, err := LoadRecorder(path)
+	if err != nil || !slices.Equal(got.LRs, r.LRs) || !slices.Equal(got.Losses, r.Losses) || !slices.Equal(got.Moms, r.Moms) {
+		t.Fatalf("loaded %+v, %v", got, err)
+	}
+	if _, err := LoadRecorder(filepath.Join(t.TempDir(), "none.json")); err == nil || !strings.Contains(err.Error(), "none.json") {
+		t.Errorf("missing file: %v", err)
+	}
+}

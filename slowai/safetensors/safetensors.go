@@ -14,11 +14,12 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 
 	"github.com/gomlx/gomlx/core/tensors"
+
+	"github.com/slowai-go/course/slowai/safefile"
 )
 
 // maxHeader bounds the JSON header so a corrupt length can't make us allocate gigabytes.
@@ -122,19 +123,16 @@ func parseHeader(path string, r io.ReaderAt, fileSize int64) (*File, error) {
 		if len(e.Offsets) != 2 {
 			return nil, bad("tensor %q: data_offsets must have 2 entries, got %d", name, len(e.Offsets))
 		}
-		count := int64(1)
-		for _, d := range e.Shape {
-			if d < 0 {
-				return nil, bad("tensor %q: negative dimension in shape %v", name, e.Shape)
-			}
-			count *= int64(d)
+		nbytes, ok := byteCount(e.Shape, size)
+		if !ok {
+			return nil, bad("tensor %q: shape %v of %s: negative dimension or more bytes than an int64 can count", name, e.Shape, e.DType)
 		}
 		begin, end := e.Offsets[0], e.Offsets[1]
-		if begin < 0 || end < begin || end-begin != count*int64(size) {
+		if begin < 0 || end < begin || end-begin != nbytes {
 			return nil, bad("tensor %q: data_offsets %v hold %d bytes, but %s%v needs %d",
-				name, e.Offsets, end-begin, e.DType, e.Shape, count*int64(size))
+				name, e.Offsets, end-begin, e.DType, e.Shape, nbytes)
 		}
-		if dataStart+end > fileSize {
+		if end > fileSize-dataStart {
 			return nil, bad("tensor %q: data ends at byte %d but the file has %d bytes (truncated?)",
 				name, dataStart+end, fileSize)
 		}
@@ -142,7 +140,64 @@ func parseHeader(path string, r io.ReaderAt, fileSize int64) (*File, error) {
 		file.names = append(file.names, name)
 	}
 	sort.Strings(file.names)
+	if err := checkTiling(file.infos, dataStart, fileSize-dataStart); err != nil {
+		return nil, bad("%v", err)
+	}
 	return file, nil
+}
+
+// byteCount is the number of bytes of a tensor of the given shape and element size, or false
+// when a dimension is negative or the count overflows int64 (a corrupt or hostile header).
+func byteCount(shape []int, elemSize int) (int64, bool) {
+	n := int64(elemSize)
+	for _, d := range shape {
+		if d < 0 {
+			return 0, false
+		}
+		if d != 0 && n > math.MaxInt64/int64(d) {
+			return 0, false
+		}
+		n *= int64(d)
+	}
+	return n, true
+}
+
+// checkTiling requires the tensors' byte ranges to cover the data section exactly, in order,
+// with no gap, no overlap and nothing after the last one, as the reference implementation
+// does: overlapping ranges would hand one tensor another's bytes. Offsets in messages are
+// relative to the data section, as in the header's data_offsets.
+func checkTiling(infos map[string]Info, dataStart, dataLen int64) error {
+	byStart := make([]Info, 0, len(infos))
+	for _, i := range infos {
+		byStart = append(byStart, i)
+	}
+	sort.Slice(byStart, func(a, b int) bool {
+		if byStart[a].begin != byStart[b].begin {
+			return byStart[a].begin < byStart[b].begin
+		}
+		return byStart[a].end < byStart[b].end
+	})
+	at := int64(0) // where the next tensor must start
+	for k, i := range byStart {
+		begin, end := i.begin-dataStart, i.end-dataStart
+		switch {
+		case begin < at:
+			p := byStart[k-1]
+			return fmt.Errorf("tensor %q (data_offsets [%d %d]) overlaps tensor %q (data_offsets [%d %d])",
+				i.Name, begin, end, p.Name, p.begin-dataStart, p.end-dataStart)
+		case begin > at && k == 0:
+			return fmt.Errorf("tensor %q starts at data offset %d; the first tensor must start at 0", i.Name, begin)
+		case begin > at:
+			return fmt.Errorf("%d unused bytes between tensor %q (ends at data offset %d) and tensor %q (starts at %d)",
+				begin-at, byStart[k-1].Name, at, i.Name, begin)
+		}
+		at = end
+	}
+	if at != dataLen {
+		return fmt.Errorf("the tensors hold %d bytes of data but the file has %d after the header (%d bytes belong to no tensor)",
+			at, dataLen, dataLen-at)
+	}
+	return nil
 }
 
 // Close releases the file.
@@ -188,6 +243,38 @@ func (f *File) Float32(name string) ([]float32, []int, error) {
 		return nil, nil, err
 	}
 	return out, info.Shape, nil
+}
+
+// FiniteFloat32 reads a floating-point tensor like Float32 and refuses it if any value is NaN or
+// infinite: checkpoint loaders use it so that a damaged file, or one saved after training
+// diverged, is caught at load time, naming the file and the tensor, instead of surfacing later
+// as a NaN loss blamed on the learning rate.
+func (f *File) FiniteFloat32(name string) ([]float32, []int, error) {
+	v, shape, err := f.Float32(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := CheckFinite(v); err != nil {
+		return nil, nil, fmt.Errorf("safetensors %s: tensor %q %v: %w", f.Path, name, shape, err)
+	}
+	return v, shape, nil
+}
+
+// CheckFinite returns an error describing the first NaN or infinity in v, and how many there are.
+func CheckFinite(v []float32) error {
+	first, n := -1, 0
+	for i, x := range v {
+		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+			if first < 0 {
+				first = i
+			}
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	return fmt.Errorf("%d of %d values are not finite (the first, at index %d, is %v)", n, len(v), first, v[first])
 }
 
 // Float32Into reads a floating-point tensor (F64, F32, F16 or BF16) as float32 into dst, which
@@ -385,11 +472,11 @@ func Save(path string, arrays []Array, metadata map[string]string) error {
 	for len(hdr)%8 != 0 {
 		hdr = append(hdr, ' ')
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp-*")
+	tmp, err := safefile.Create(path)
 	if err != nil {
 		return fmt.Errorf("safetensors: saving %s: %w", path, err)
 	}
-	defer os.Remove(tmp.Name()) // no-op after a successful rename
+	defer tmp.Abort() // no-op after a successful Commit
 	var lenBuf [8]byte
 	binary.LittleEndian.PutUint64(lenBuf[:], uint64(len(hdr)))
 	werr := func() error {
@@ -404,14 +491,10 @@ func Save(path string, arrays []Array, metadata map[string]string) error {
 				return err
 			}
 		}
-		return tmp.Close()
+		return tmp.Commit()
 	}()
 	if werr != nil {
-		tmp.Close()
 		return fmt.Errorf("safetensors: saving %s: %w", path, werr)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("safetensors: saving %s: %w", path, err)
 	}
 	return nil
 }

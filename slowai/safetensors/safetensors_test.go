@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -18,6 +19,9 @@ func TestRoundTrip(t *testing.T) {
 	}, map[string]string{"format": "pt"})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if st, err := os.Stat(path); err != nil || st.Mode().Perm()&0o044 != 0o044&^umask() {
+		t.Errorf("saved file mode %v (%v): group and others should read it as the umask %03o allows", st.Mode(), err, umask())
 	}
 	f, err := Open(path)
 	if err != nil {
@@ -160,4 +164,97 @@ func TestReadsGoldenFile(t *testing.T) {
 	if err != nil || len(ac) != 1000 || math.Abs(float64(ac[0])-(1-0.00085)) > 1e-7 {
 		t.Errorf("alphas_cumprod[0] = %v %v", ac[0], err)
 	}
+}
+
+// rawFile writes a safetensors file from a hand-written header and data section.
+func rawFile(t *testing.T, name, header string, data []byte) string {
+	t.Helper()
+	var b []byte
+	b = binary.LittleEndian.AppendUint64(b, uint64(len(header)))
+	b = append(b, header...)
+	b = append(b, data...)
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestMalformedOffsetsAndShapes: byte ranges must tile the data section exactly (the reference
+// implementation's rule) and element counts that overflow int64 are refused; each error names
+// the file and the tensor.
+func TestMalformedOffsetsAndShapes(t *testing.T) {
+	data := make([]byte, 16)
+	cases := []struct {
+		name, header, want string
+	}{
+		{"overlap", `{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}`,
+			`tensor "b" (data_offsets [4 12]) overlaps tensor "a"`},
+		{"same bytes", `{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},"b":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}`,
+			`overlaps tensor`},
+		{"gap", `{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}}`,
+			`4 unused bytes between tensor "a"`},
+		{"late start", `{"a":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}}`,
+			`tensor "a" starts at data offset 8`},
+		{"trailing bytes", `{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}`,
+			`8 bytes belong to no tensor`},
+		{"overflow", `{"a":{"dtype":"F32","shape":[4294967296,4294967296,2],"data_offsets":[0,16]}}`,
+			`tensor "a": shape [4294967296 4294967296 2] of F32: negative dimension or more bytes than an int64 can count`},
+		{"overflow to a small count", `{"a":{"dtype":"U8","shape":[4294967296,4294967296,16],"data_offsets":[0,16]}}`,
+			`more bytes than an int64 can count`},
+		{"negative", `{"a":{"dtype":"F32","shape":[-1,4],"data_offsets":[0,16]}}`,
+			`negative dimension`},
+	}
+	for _, c := range cases {
+		p := rawFile(t, "bad.safetensors", c.header, data)
+		f, err := Open(p)
+		if err == nil {
+			f.Close()
+			t.Errorf("%s: opened without error", c.name)
+			continue
+		}
+		if !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %q should name %s and say %q", c.name, err, p, c.want)
+		}
+	}
+	// Zero-sized tensors take no bytes and may share an offset.
+	p := rawFile(t, "ok.safetensors", `{"e":{"dtype":"F32","shape":[0],"data_offsets":[0,0]},"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},"z":{"dtype":"I8","shape":[3,0],"data_offsets":[16,16]}}`, data)
+	f, err := Open(p)
+	if err != nil {
+		t.Fatalf("a well-formed file with empty tensors: %v", err)
+	}
+	f.Close()
+}
+
+// TestFiniteFloat32 refuses NaN and infinities, naming the file, the tensor and the first bad value.
+func TestFiniteFloat32(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "w.safetensors")
+	nan := float32(math.NaN())
+	err := Save(path, []Array{
+		F32("ok", []int{3}, []float32{1, -2, 3}),
+		F32("bad", []int{2, 2}, []float32{1, nan, float32(math.Inf(-1)), 4}),
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if v, _, err := f.FiniteFloat32("ok"); err != nil || v[2] != 3 {
+		t.Errorf("finite tensor: %v %v", v, err)
+	}
+	_, _, err = f.FiniteFloat32("bad")
+	want := `tensor "bad" [2 2]: 2 of 4 values are not finite (the first, at index 1, is NaN)`
+	if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), want) {
+		t.Errorf("error %v, want it to name %s and say %q", err, path, want)
+	}
+}
+
+// umask reads the process's umask (setting it back at once).
+func umask() os.FileMode {
+	m := syscall.Umask(0)
+	syscall.Umask(m)
+	return os.FileMode(m)
 }

@@ -19,7 +19,7 @@ import (
 
 	"github.com/janpfeifer/gonb/gonbui"
 
-	"github.com/slowai-go/course/slowai/data/safefile"
+	"github.com/slowai-go/course/slowai/safefile"
 )
 
 // FiguresEnv names the folder where Display writes PNG files outside a notebook.

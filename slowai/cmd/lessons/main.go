@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/slowai-go/course/slowai/lesson"
+	"github.com/slowai-go/course/slowai/safefile"
 )
 
 var (
@@ -417,24 +418,7 @@ func filterLog(s string) string {
 
 // writeFileAtomic writes via a temporary file and a rename, so a reader never sees half a page.
 func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := os.Chmod(f.Name(), 0o644); err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		os.Remove(f.Name())
+	if err := safefile.Write(path, data); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	return nil

@@ -10,10 +10,25 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/signal"
 )
+
+// usageError is a flag the flag package could not parse; it has printed the problem and the
+// flags already, so main only sets the exit status.
+type usageError struct{ error }
+
+// parseFlags parses args into fs: -h gives flag.ErrHelp (exit 0), a bad flag a usageError (exit 2).
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	err := fs.Parse(args)
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	return usageError{err}
+}
 
 const usage = `usage: sd <command> [flags]
 
@@ -52,7 +67,12 @@ func main() {
 		fmt.Fprintf(os.Stderr, "sd: unknown command %q\n\n%s", os.Args[1], usage)
 		os.Exit(2)
 	}
-	if err != nil {
+	switch {
+	case errors.Is(err, flag.ErrHelp): // -h: the flags were printed as asked
+		return
+	case errors.As(err, new(usageError)): // the flag package printed the problem and the flags
+		os.Exit(2)
+	case err != nil:
 		fmt.Fprintln(os.Stderr, "sd:", err)
 		os.Exit(1)
 	}

@@ -54,3 +54,58 @@ func residentMemory() (now, peak int64, err error) {
 	}
 	return now, peak, nil
 }
+
+// Memory of a generation, measured on the ONNX Runtime engine at 512×512 (README, "Memory"):
+// about 7 GB in all, of which 4.3 GB are SD v1's float32 weights (held once whatever the size)
+// and the rest, 2.7 GB, the working memory of one network at a time. The working memory is
+// activations whose count grows with the number of pixels (attention runs in blocks of
+// queries, so it too grows about linearly), hence the estimate for H×W:
+//
+//	weights + working × (H·W) / (512·512)
+//
+// which is refused when it exceeds the machine's total memory.
+const (
+	sdWeightBytes  = 4.3e9
+	sdWorkingBytes = 2.7e9 // at 512×512
+)
+
+// estimateMemory returns the bytes a generation of h×w pixels needs, by the formula above.
+func estimateMemory(h, w int) float64 {
+	return sdWeightBytes + sdWorkingBytes*float64(h)*float64(w)/(512*512)
+}
+
+// memTotal reads MemTotal from /proc/meminfo (Linux); tests replace it.
+var memTotal = func() (int64, error) {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+			f := strings.Fields(rest) // "32780112 kB"
+			if len(f) == 2 && f[1] == "kB" {
+				kb, err := strconv.ParseInt(f[0], 10, 64)
+				if err == nil {
+					return kb * 1024, nil
+				}
+			}
+			return 0, fmt.Errorf("/proc/meminfo: unexpected line %q", line)
+		}
+	}
+	return 0, fmt.Errorf("/proc/meminfo has no MemTotal line")
+}
+
+// checkMemory refuses a size whose estimated memory exceeds the machine's total memory. Where
+// the total is unknown (not Linux) nothing is refused.
+func checkMemory(sizeFlag string, h, w int) error {
+	total, err := memTotal()
+	if err != nil {
+		return nil
+	}
+	need := estimateMemory(h, w)
+	if need <= float64(total) {
+		return nil
+	}
+	return fmt.Errorf("generate: -size %s (%d×%d) needs about %.0f GB of memory (4.3 GB of weights + 2.7 GB × %.1f, the working memory of 512×512 scaled by the pixel count), more than this machine's %.1f GB (MemTotal in /proc/meminfo); choose a smaller -size",
+		sizeFlag, w, h, need/1e9, float64(h)*float64(w)/(512*512), float64(total)/1e9)
+}

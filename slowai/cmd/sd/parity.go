@@ -61,7 +61,7 @@ func parity(args []string) (bool, error) {
 	fs := flag.NewFlagSet("parity", flag.ContinueOnError)
 	dir := fs.String("golden", "", "directory laid out like the golden data: clip_tokenizer/, clip_text/, vae/, unet/, schedulers/, pipeline/ (required)")
 	beName := fs.String("backend", "", "go, onnx or xla (default: the fastest available)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return false, err
 	}
 	if *dir == "" || fs.NArg() > 0 {

@@ -15,7 +15,7 @@ func downloadWeights(ctx context.Context, args []string) error {
 	repo := fs.String("repo", hub.DefaultRepo, "Hugging Face repository (diffusers layout, SD v1 architecture)")
 	revision := fs.String("revision", "main", "branch, tag or commit")
 	noFP16 := fs.Bool("no-fp16", false, "fetch the float32 weights even where fp16 ones exist (twice the size)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

@@ -10,12 +10,13 @@
 package hub
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/slowai-go/course/slowai/safefile"
 )
 
 // DefaultRepo is the checkpoint the course uses when none is named.
@@ -174,20 +175,7 @@ func writeFileAtomic(path string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
-		return err
-	}
-	_, werr := f.Write(data)
-	if err := errors.Join(werr, f.Close()); err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	return nil
+	return safefile.Write(path, data)
 }
 
 // linkIntoSnapshot makes snapshot/name point at the blob with a relative symlink (what
@@ -220,18 +208,13 @@ func copyFileAtomic(src, dst string) error {
 		return err
 	}
 	defer in.Close()
-	f, err := os.CreateTemp(filepath.Dir(dst), ".tmp-"+filepath.Base(dst)+"-*")
+	f, err := safefile.Create(dst)
 	if err != nil {
 		return err
 	}
-	_, cerr := io.Copy(f, in)
-	if err := errors.Join(cerr, f.Close()); err != nil {
-		os.Remove(f.Name())
+	defer f.Abort()
+	if _, err := io.Copy(f, in); err != nil {
 		return fmt.Errorf("copying %s to %s: %w", src, dst, err)
 	}
-	if err := os.Rename(f.Name(), dst); err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	return nil
+	return f.Commit()
 }

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/slowai-go/course/slowai/netguard"
 	"github.com/slowai-go/course/slowai/progress"
 )
 
@@ -30,7 +31,10 @@ type Options struct {
 	Offline  bool         // use only the cache (also set by HF_HUB_OFFLINE=1)
 	NoFP16   bool         // fetch the float32 weights even where fp16 ones exist
 	Progress io.Writer    // where progress bars go; nil = os.Stdout, io.Discard silences them
-	Client   *http.Client // nil = a client with no overall timeout (big files take minutes)
+	Client   *http.Client // nil = Timeouts.Client(): no overall timeout (big files take minutes)
+	// Timeouts bound connecting, waiting for response headers and waiting for the next body
+	// bytes (zero fields: netguard.Defaults); a stalled transfer is retried from where it stopped.
+	Timeouts netguard.Timeouts
 }
 
 func (o Options) withDefaults() Options {
@@ -51,8 +55,9 @@ func (o Options) withDefaults() Options {
 	if o.Progress == nil {
 		o.Progress = os.Stdout
 	}
+	o.Timeouts = o.Timeouts.WithDefaults()
 	if o.Client == nil {
-		o.Client = &http.Client{}
+		o.Client = o.Timeouts.Client()
 	}
 	return o
 }
@@ -354,16 +359,38 @@ func (o Options) download(ctx context.Context, u, blob, etag string, size int64,
 		if errors.As(err, &re) {
 			err = re.err
 		}
-		return fmt.Errorf("hub: downloading %s from %s: %w (the part already fetched is kept in %s; run again to resume)", name, u, err, part)
+		from := " from " + u
+		var se *netguard.StallError
+		if errors.As(err, &se) { // it names the URL itself
+			from = ""
+		}
+		return fmt.Errorf("hub: downloading %s%s: %w (the part already fetched is kept in %s; run again to resume)", name, from, err, part)
 	}
 	if err := verify(part, etag, size); err != nil {
 		os.Remove(part)
 		return fmt.Errorf("hub: %s from %s: %w; the download was removed, run again", name, u, err)
 	}
+	if err := flush(part); err != nil {
+		return fmt.Errorf("hub: %s: %w", part, err)
+	}
 	if err := os.Rename(part, blob); err != nil {
 		return fmt.Errorf("hub: %w", err)
 	}
 	return nil
+}
+
+// flush writes a file's data to disk, so that after a crash the blob's final name never holds
+// bytes that were only in the page cache.
+func flush(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // retryError marks failures worth another (resumed) attempt: dropped connections, bad ranges.
@@ -493,8 +520,8 @@ func isHex(s string) bool {
 	return err == nil
 }
 
-// do sends one request with the token and a user agent. Go's client drops the Authorization
-// header itself if a redirect leaves the hub's domain.
+// do sends one request with the token and a user agent, guarded by o.Timeouts. Go's client
+// drops the Authorization header itself if a redirect leaves the hub's domain.
 func (o Options) do(ctx context.Context, method, u string, hdr http.Header, c *http.Client) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, method, u, nil)
 	if err != nil {
@@ -507,8 +534,12 @@ func (o Options) do(ctx context.Context, method, u string, hdr http.Header, c *h
 	if o.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+o.Token)
 	}
-	resp, err := c.Do(req)
+	resp, err := netguard.Do(c, req, o.Timeouts)
 	if err != nil {
+		var se *netguard.StallError
+		if errors.As(err, &se) { // it names the method and URL itself
+			return nil, &netError{fmt.Errorf("hub: %w (set HF_HUB_OFFLINE=1 to use only the cache)", err)}
+		}
 		return nil, &netError{fmt.Errorf("hub: %s %s: %w (set HF_HUB_OFFLINE=1 to use only the cache)", method, u, err)}
 	}
 	return resp, nil

@@ -17,8 +17,11 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/slowai-go/course/slowai/netguard"
 )
 
 const testRepo = "CompVis/stable-diffusion-v1-4"
@@ -34,6 +37,9 @@ type fakeHub struct {
 
 	mu       sync.Mutex
 	truncate map[string]int // file → how many more responses to cut short
+	stall    map[string]int // file → how many more responses to stop sending mid-body
+	silent   bool           // the revision API accepts requests and never answers
+	release  chan struct{}  // closed at the end of the test: stalled handlers return
 	log      []request
 }
 
@@ -72,6 +78,10 @@ func (h *fakeHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	prefix := "/api/models/" + testRepo + "/revision/"
 	if rev, ok := strings.CutPrefix(r.URL.Path, prefix); ok {
+		if h.silent {
+			h.wait(r)
+			return
+		}
 		if rev != "main" && rev != h.sha {
 			http.NotFound(w, r)
 			return
@@ -131,7 +141,12 @@ func (h *fakeHub) serveContent(w http.ResponseWriter, r *http.Request, name stri
 	if cut {
 		h.truncate[name]--
 	}
+	stall := !cut && h.stall[name] > 0 && r.Method == http.MethodGet
+	if stall {
+		h.stall[name]--
+	}
 	h.mu.Unlock()
+	cut = cut || stall
 	if !cut {
 		http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(data))
 		return
@@ -149,7 +164,19 @@ func (h *fakeHub) serveContent(w http.ResponseWriter, r *http.Request, name stri
 	rest := data[start:]
 	w.Write(rest[:len(rest)/2])
 	w.(http.Flusher).Flush()
+	if stall {
+		h.wait(r)
+		return
+	}
 	panic(http.ErrAbortHandler)
+}
+
+// wait blocks a handler until the client gives up or the test ends.
+func (h *fakeHub) wait(r *http.Request) {
+	select {
+	case <-r.Context().Done():
+	case <-h.release:
+	}
 }
 
 func (h *fakeHub) requests() []request {
@@ -194,9 +221,11 @@ func sdFiles(fp16 bool) map[string][]byte {
 }
 
 func newHub(t *testing.T, fp16 bool) (*fakeHub, *httptest.Server) {
-	h := &fakeHub{sha: strings.Repeat("ab12", 10), files: sdFiles(fp16), truncate: map[string]int{}}
+	h := &fakeHub{sha: strings.Repeat("ab12", 10), files: sdFiles(fp16), truncate: map[string]int{},
+		stall: map[string]int{}, release: make(chan struct{})}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(h.release) }) // runs before srv.Close
 	return h, srv
 }
 
@@ -590,5 +619,91 @@ func TestVerifyKnownHashes(t *testing.T) {
 	}
 	if err := verify(p, "ce013625030ba8dba906f756967f9e9ca394464a", 7); err == nil {
 		t.Error("wrong size accepted")
+	}
+}
+
+// fastTimeouts make the stall tests take a fraction of a second.
+var fastTimeouts = netguard.Timeouts{Connect: time.Second, Header: 200 * time.Millisecond, Idle: 200 * time.Millisecond}
+
+// downloadWithin runs Download and fails the test if it has not returned after limit.
+func downloadWithin(t *testing.T, limit time.Duration, o Options) (string, error) {
+	t.Helper()
+	type result struct {
+		dir string
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		dir, err := Download(context.Background(), testRepo, "main", o)
+		done <- result{dir, err}
+	}()
+	select {
+	case r := <-done:
+		return r.dir, r.err
+	case <-time.After(limit):
+		t.Fatalf("Download still running after %v: it hangs", limit)
+		return "", nil
+	}
+}
+
+// TestStalledBodyResumes: a file whose body stops mid-way is retried from the bytes already
+// on disk within the same call, and the progress output says what stalled.
+func TestStalledBodyResumes(t *testing.T) {
+	isolate(t)
+	h, srv := newHub(t, true)
+	const unet = "unet/diffusion_pytorch_model.fp16.safetensors"
+	h.stall[unet] = 1
+	cache := t.TempDir()
+	var out strings.Builder
+	o := opts(srv, cache)
+	o.Progress, o.Timeouts = &out, fastTimeouts
+	dir, err := downloadWithin(t, 10*time.Second, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSnapshot(t, h, dir, true)
+	noPartialFiles(t, cache)
+	if want := "the body stalled: no data for 200ms after"; !strings.Contains(out.String(), want) || !strings.Contains(out.String(), "resuming") {
+		t.Errorf("progress output %q should say %q and that it resumes", out.String(), want)
+	}
+}
+
+// TestStallsEndWithAMessage: a hub that never answers, or a file that stalls on every attempt,
+// ends the call within a few idle periods, with an error naming the URL and what stalled.
+func TestStallsEndWithAMessage(t *testing.T) {
+	isolate(t)
+	h, srv := newHub(t, true)
+	const vae = "vae/diffusion_pytorch_model.fp16.safetensors"
+	h.stall[vae] = attempts
+	o := opts(srv, t.TempDir())
+	o.Timeouts = fastTimeouts
+	_, err := downloadWithin(t, 10*time.Second, o)
+	want := "hub: downloading " + vae + ": GET " + srv.URL + "/" + testRepo + "/resolve/" + h.sha + "/" + vae + ": the body stalled: no data for 200ms after"
+	if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "run again to resume") {
+		t.Errorf("stalled body: error %v\nwant it to contain %q", err, want)
+	}
+
+	h.silent = true
+	_, err = downloadWithin(t, 10*time.Second, o)
+	want = "GET " + srv.URL + "/api/models/" + testRepo + "/revision/main?blobs=true: no response headers within 200ms"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("silent hub: error %v\nwant it to contain %q", err, want)
+	}
+}
+
+// TestRefIsReadableByOthers: refs/main and the snapshot files are written with the umask's
+// mode (0644 under 022), not 0600, so other users of a shared cache can read them.
+func TestRefIsReadableByOthers(t *testing.T) {
+	isolate(t)
+	_, srv := newHub(t, true)
+	cache := t.TempDir()
+	old := syscall.Umask(0o022)
+	defer syscall.Umask(old)
+	if _, err := Download(context.Background(), testRepo, "main", opts(srv, cache)); err != nil {
+		t.Fatal(err)
+	}
+	ref := filepath.Join(cache, "models--CompVis--stable-diffusion-v1-4", "refs", "main")
+	if st, err := os.Stat(ref); err != nil || st.Mode().Perm() != 0o644 {
+		t.Errorf("%s: mode %v (%v), want -rw-r--r--", ref, st.Mode(), err)
 	}
 }

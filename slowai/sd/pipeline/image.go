@@ -7,9 +7,10 @@ import (
 	"image/png"
 	"math"
 	"os"
-	"path/filepath"
 
 	_ "image/jpeg" // init images may be JPEGs
+
+	"github.com/slowai-go/course/slowai/safefile"
 )
 
 // Image is an RGB picture stored CHW — the red plane, then green, then blue — with values in
@@ -108,20 +109,16 @@ func (im Image) WritePNG(path string) error {
 	if err := im.Check(); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*.png")
+	f, err := safefile.Create(path)
 	if err != nil {
-		return fmt.Errorf("pipeline: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := png.Encode(tmp, im.RGBA()); err != nil {
-		tmp.Close()
 		return fmt.Errorf("pipeline: writing %s: %w", path, err)
 	}
-	if err := tmp.Close(); err != nil {
+	defer f.Abort()
+	if err := png.Encode(f, im.RGBA()); err != nil {
 		return fmt.Errorf("pipeline: writing %s: %w", path, err)
 	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("pipeline: %w", err)
+	if err := f.Commit(); err != nil {
+		return fmt.Errorf("pipeline: writing %s: %w", path, err)
 	}
 	return nil
 }

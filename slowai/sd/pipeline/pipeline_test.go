@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/gomlx/gomlx/core/tensors"
@@ -415,8 +416,14 @@ func TestImageHelpers(t *testing.T) {
 		}
 	}
 	path := filepath.Join(t.TempDir(), "x.png")
-	if err := im.WritePNG(path); err != nil {
+	old := syscall.Umask(0o022)
+	err := im.WritePNG(path)
+	syscall.Umask(old)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o644 {
+		t.Errorf("PNG written under umask 022: mode %v (%v), want -rw-r--r--", st.Mode(), err)
 	}
 	got, err := ReadImage(path)
 	if err != nil || !slices.Equal(got.Bytes(), im.Bytes()) {

@@ -20,6 +20,7 @@ import (
 	"github.com/gomlx/gomlx/ml/model"
 
 	"github.com/slowai-go/course/slowai/nn"
+	"github.com/slowai-go/course/slowai/nn/blocks"
 	"github.com/slowai-go/course/slowai/sd/weights"
 )
 
@@ -37,94 +38,30 @@ func activation(name string) (func(*Node) *Node, error) {
 	return nil, fmt.Errorf("unsupported activation %q (want silu, gelu, relu or mish)", name)
 }
 
-// resnet is diffusers' ResnetBlock2D: two GroupNorm→act→conv stages with the projected time
-// embedding added in between, and a (1×1 conv) shortcut.
-type resnet struct {
-	norm1, norm2 module.GroupNorm
-	conv1, conv2 module.Conv2D
-	temb         module.Linear
-	shortcut     *module.Conv2D
-	scaleShift   bool // time embedding gives a scale and a shift for norm2 instead of a bias
-	skipTimeAct  bool
-	outScale     float64
+// newResnet declares diffusers' ResnetBlock2D as the config asks for it.
+func (u *Model) newResnet(name string, in, out int, outScale float64) blocks.ResBlock {
+	c := u.Config
+	return blocks.NewResBlock(u.Specs, name, in, out, u.res.tembDim, blocks.ResOpts{
+		Act:         u.act,
+		SkipTimeAct: c.ResnetSkipTimeAct,
+		ScaleShift:  c.ResnetTimeScaleShift == "scale_shift",
+		Groups:      u.res.groups,
+		Eps:         c.NormEps,
+		OutScale:    outScale,
+	})
 }
 
-func (u *Model) newResnet(name string, in, out int, outScale float64) resnet {
-	s, c, r := u.Specs, u.Config, u.res
-	pad := nn.ConvOpts{Padding: nn.Pair(1)}
-	rn := resnet{
-		norm1:       module.NewGroupNorm(s, name+".norm1", r.groups, in, c.NormEps),
-		conv1:       module.NewConv2D(s, name+".conv1", in, out, 3, pad),
-		scaleShift:  c.ResnetTimeScaleShift == "scale_shift",
-		skipTimeAct: c.ResnetSkipTimeAct,
-		outScale:    outScale,
-	}
-	tout := out
-	if rn.scaleShift {
-		tout = 2 * out
-	}
-	rn.temb = module.NewLinear(s, name+".time_emb_proj", r.tembDim, tout, true)
-	rn.norm2 = module.NewGroupNorm(s, name+".norm2", r.groups, out, c.NormEps)
-	rn.conv2 = module.NewConv2D(s, name+".conv2", out, out, 3, pad)
-	if in != out {
-		sc := module.NewConv2D(s, name+".conv_shortcut", in, out, 1, nn.ConvOpts{})
-		rn.shortcut = &sc
-	}
-	return rn
-}
-
-func (rn resnet) apply(u *Model, x, temb *Node) *Node {
-	v, act := u.Vars, u.act
-	h := rn.conv1.Apply(v, act(rn.norm1.Apply(v, x)))
-	if !rn.skipTimeAct {
-		temb = act(temb)
-	}
-	t := rn.temb.Apply(v, temb)
-	t = InsertAxes(t, -1, -1) // [B, C, 1, 1]
-	if rn.scaleShift {
-		parts := Split(t, 1, 2)
-		h = Add(Mul(rn.norm2.Apply(v, h), OnePlus(parts[0])), parts[1])
-	} else {
-		h = rn.norm2.Apply(v, Add(h, t))
-	}
-	h = rn.conv2.Apply(v, act(h))
-	if rn.shortcut != nil {
-		x = rn.shortcut.Apply(v, x)
-	}
-	out := Add(x, h)
-	if rn.outScale != 1 {
-		out = DivScalar(out, rn.outScale)
-	}
-	return out
-}
-
-// attention is diffusers' Attention with the default processor: bias-free q/k/v projections,
-// multi-head scaled dot-product attention, and an output projection with bias.
-type attention struct {
-	q, k, v, out module.Linear
-	heads        int
-}
-
-func newAttention(s *module.Specs, name string, dim, kvDim, heads int) attention {
-	return attention{
-		q:     module.NewLinear(s, name+".to_q", dim, dim, false),
-		k:     module.NewLinear(s, name+".to_k", kvDim, dim, false),
-		v:     module.NewLinear(s, name+".to_v", kvDim, dim, false),
-		out:   module.NewLinear(s, name+".to_out.0", dim, dim, true),
-		heads: heads,
-	}
-}
-
-func (a attention) apply(vars module.Vars, x, context *Node) *Node {
-	h := nn.Attention(a.q.Apply(vars, x), a.k.Apply(vars, context), a.v.Apply(vars, context), a.heads, nil, false)
-	return a.out.Apply(vars, h)
+// newAttention declares one of a transformer block's attentions: heads over dim channels, keys and
+// values from kvDim-wide tokens, bias-free q/k/v projections.
+func newAttention(s *module.Specs, name string, dim, kvDim, heads int) blocks.Attention {
+	return blocks.NewAttention(s, name, dim, blocks.AttnOpts{Heads: heads, ContextDim: kvDim})
 }
 
 // block is diffusers' BasicTransformerBlock with LayerNorms: self-attention, cross-attention to
 // the text, and a GEGLU feed-forward, each pre-normed and residual.
 type block struct {
 	norm1, norm2, norm3 module.LayerNorm
-	attn1, attn2        attention
+	attn1, attn2        blocks.Attention
 	ffIn, ffOut         module.Linear
 	onlyCross           bool
 }
@@ -185,13 +122,12 @@ func (t *transformer) apply(v module.Vars, x, context *Node) *Node {
 		h = toTokens(t.inConv.Apply(v, h))
 	}
 	for _, blk := range t.blocks {
-		n := blk.norm1.Apply(v, h)
-		kv := n
+		var selfKV *Node // nil: attend to the normed tokens themselves
 		if blk.onlyCross {
-			kv = context
+			selfKV = context
 		}
-		h = Add(h, blk.attn1.apply(v, n, kv))
-		h = Add(h, blk.attn2.apply(v, blk.norm2.Apply(v, h), context))
+		h = Add(h, blk.attn1.Apply(v, blk.norm1.Apply(v, h), selfKV))
+		h = Add(h, blk.attn2.Apply(v, blk.norm2.Apply(v, h), context))
 		h = Add(h, blk.ffOut.Apply(v, nn.GEGLUGate(blk.ffIn.Apply(v, blk.norm3.Apply(v, h)))))
 	}
 	fromTokens := func(h *Node) *Node { return Reshape(Transpose(h, 1, 2), d...) }
@@ -206,7 +142,7 @@ func (t *transformer) apply(v module.Vars, x, context *Node) *Node {
 // stage is a down, mid or up block: resnets, each optionally followed by a transformer, and an
 // optional resampling conv.
 type stage struct {
-	resnets []resnet
+	resnets []blocks.ResBlock
 	attns   []*transformer // nil entries for blocks without attention
 	resize  *module.Conv2D
 }
@@ -281,7 +217,7 @@ func New(cfg Config, vars module.Vars, be compute.Backend) (*Model, error) {
 
 	top := ch[n-1]
 	if cfg.MidBlockType != nil {
-		st := stage{resnets: []resnet{u.newResnet("mid_block.resnets.0", top, top, cfg.MidBlockScaleFactor)}}
+		st := stage{resnets: []blocks.ResBlock{u.newResnet("mid_block.resnets.0", top, top, cfg.MidBlockScaleFactor)}}
 		if *cfg.MidBlockType == "UNetMidBlock2DCrossAttn" {
 			st.attns = []*transformer{u.newTransformer("mid_block.attentions.0", top, r.heads[n-1], r.crossDim[n-1], r.tlayersMid, false)}
 			st.resnets = append(st.resnets, u.newResnet("mid_block.resnets.1", top, top, cfg.MidBlockScaleFactor))
@@ -422,7 +358,7 @@ func (u *Model) forward(sample, t, context *Node, tp weights.Taps) *Node {
 	skips := []*Node{x}
 	for i, st := range u.down {
 		for j, rn := range st.resnets {
-			x = rn.apply(u, x, emb)
+			x = rn.Apply(v, x, emb)
 			if st.attns[j] != nil {
 				x = st.attns[j].apply(v, x, context)
 			}
@@ -435,10 +371,10 @@ func (u *Model) forward(sample, t, context *Node, tp weights.Taps) *Node {
 		tp.Put(fmt.Sprintf("down_blocks.%d", i), x)
 	}
 	if u.mid != nil {
-		x = u.mid.resnets[0].apply(u, x, emb)
+		x = u.mid.resnets[0].Apply(v, x, emb)
 		for j, tr := range u.mid.attns {
 			x = tr.apply(v, x, context)
-			x = u.mid.resnets[j+1].apply(u, x, emb)
+			x = u.mid.resnets[j+1].Apply(v, x, emb)
 		}
 		tp.Put("mid_block", x)
 	}
@@ -446,7 +382,7 @@ func (u *Model) forward(sample, t, context *Node, tp weights.Taps) *Node {
 		for j, rn := range st.resnets {
 			skip := skips[len(skips)-1]
 			skips = skips[:len(skips)-1]
-			x = rn.apply(u, Concatenate([]*Node{x, skip}, 1), emb)
+			x = rn.Apply(v, Concatenate([]*Node{x, skip}, 1), emb)
 			if st.attns[j] != nil {
 				x = st.attns[j].apply(v, x, context)
 			}

@@ -19,6 +19,7 @@ import (
 	"github.com/gomlx/gomlx/ml/model"
 
 	"github.com/slowai-go/course/slowai/nn"
+	"github.com/slowai-go/course/slowai/nn/blocks"
 	"github.com/slowai-go/course/slowai/sd/weights"
 )
 
@@ -111,88 +112,45 @@ func activation(name string) (func(*Node) *Node, error) {
 // eps is the GroupNorm epsilon every VAE norm uses.
 const eps = 1e-6
 
-// resnet is diffusers' ResnetBlock2D without a time embedding.
-type resnet struct {
-	norm1, norm2 module.GroupNorm
-	conv1, conv2 module.Conv2D
-	shortcut     *module.Conv2D // 1×1, when the channel count changes
+// newResnet declares diffusers' ResnetBlock2D without a time embedding.
+func newResnet(s *module.Specs, name string, in, out, groups int, act func(*Node) *Node) blocks.ResBlock {
+	return blocks.NewResBlock(s, name, in, out, 0, blocks.ResOpts{Act: act, Groups: groups, Eps: eps})
 }
 
-func newResnet(s *module.Specs, name string, in, out, groups int) resnet {
-	r := resnet{
-		norm1: module.NewGroupNorm(s, name+".norm1", groups, in, eps),
-		conv1: module.NewConv2D(s, name+".conv1", in, out, 3, nn.ConvOpts{Padding: nn.Pair(1)}),
-		norm2: module.NewGroupNorm(s, name+".norm2", groups, out, eps),
-		conv2: module.NewConv2D(s, name+".conv2", out, out, 3, nn.ConvOpts{Padding: nn.Pair(1)}),
-	}
-	if in != out {
-		c := module.NewConv2D(s, name+".conv_shortcut", in, out, 1, nn.ConvOpts{})
-		r.shortcut = &c
-	}
-	return r
-}
-
-func (r resnet) apply(v module.Vars, act func(*Node) *Node, x *Node) *Node {
-	h := r.conv1.Apply(v, act(r.norm1.Apply(v, x)))
-	h = r.conv2.Apply(v, act(r.norm2.Apply(v, h)))
-	if r.shortcut != nil {
-		x = r.shortcut.Apply(v, x)
-	}
-	return Add(x, h)
-}
-
-// attention is the mid-block's single-head self-attention over all H·W positions, with a
-// GroupNorm before and a residual connection around it.
-type attention struct {
-	norm      module.GroupNorm
-	q, k, val module.Linear
-	out       module.Linear
-}
-
-func newAttention(s *module.Specs, name string, c, groups int) attention {
-	// Old checkpoints stored these projections as 1×1 convolutions.
-	lin := func(sub string) module.Linear { return module.NewLinearOrConv1x1(s, name+"."+sub, c, c, true) }
-	return attention{norm: module.NewGroupNorm(s, name+".group_norm", groups, c, eps),
-		q: lin("to_q"), k: lin("to_k"), val: lin("to_v"), out: lin("to_out.0")}
-}
-
-func (a attention) apply(v module.Vars, x *Node) *Node {
-	d := x.Shape().Dimensions
-	b, c, hw := d[0], d[1], d[2]*d[3]
-	h := a.norm.Apply(v, x)
-	h = Transpose(Reshape(h, b, c, hw), 1, 2) // [B, HW, C]
-	h = nn.Attention(a.q.Apply(v, h), a.k.Apply(v, h), a.val.Apply(v, h), 1, nil, false)
-	h = a.out.Apply(v, h)
-	h = Reshape(Transpose(h, 1, 2), d...)
-	return Add(x, h)
+// newAttention declares the mid-block's single-head self-attention over all H·W positions, with a
+// GroupNorm before and a residual connection around it. Old checkpoints stored its projections as
+// 1×1 convolutions.
+func newAttention(s *module.Specs, name string, c, groups int) blocks.Attention {
+	return blocks.NewAttention(s, name, c, blocks.AttnOpts{Heads: 1, Bias: true, Conv1x1OK: true,
+		NormGroups: groups, NormEps: eps, Residual: true})
 }
 
 // midBlock is UNetMidBlock2D without a time embedding: resnet, attention, resnet.
 type midBlock struct {
-	resnets []resnet
-	attn    *attention
+	resnets []blocks.ResBlock
+	attn    *blocks.Attention
 }
 
-func newMidBlock(s *module.Specs, name string, c, groups int, addAttention bool) midBlock {
-	m := midBlock{resnets: []resnet{newResnet(s, name+".resnets.0", c, c, groups)}}
+func newMidBlock(s *module.Specs, name string, c, groups int, act func(*Node) *Node, addAttention bool) midBlock {
+	m := midBlock{resnets: []blocks.ResBlock{newResnet(s, name+".resnets.0", c, c, groups, act)}}
 	if addAttention {
 		a := newAttention(s, name+".attentions.0", c, groups)
 		m.attn = &a
 	}
-	m.resnets = append(m.resnets, newResnet(s, name+".resnets.1", c, c, groups))
+	m.resnets = append(m.resnets, newResnet(s, name+".resnets.1", c, c, groups, act))
 	return m
 }
 
-func (m midBlock) apply(v module.Vars, act func(*Node) *Node, x *Node) *Node {
-	x = m.resnets[0].apply(v, act, x)
+func (m midBlock) apply(v module.Vars, x *Node) *Node {
+	x = m.resnets[0].Apply(v, x, nil)
 	if m.attn != nil {
-		x = m.attn.apply(v, x)
+		x = m.attn.Apply(v, x, nil)
 	}
-	return m.resnets[1].apply(v, act, x)
+	return m.resnets[1].Apply(v, x, nil)
 }
 
 type level struct {
-	resnets []resnet
+	resnets []blocks.ResBlock
 	resize  *module.Conv2D // downsampler (encoder) or upsampler (decoder) conv
 }
 
@@ -235,7 +193,7 @@ func New(cfg Config, vars module.Vars, be compute.Backend) (*Model, error) {
 		out = ch[i]
 		var lv level
 		for j := range cfg.LayersPerBlock {
-			lv.resnets = append(lv.resnets, newResnet(s, fmt.Sprintf("encoder.down_blocks.%d.resnets.%d", i, j), in, out, g))
+			lv.resnets = append(lv.resnets, newResnet(s, fmt.Sprintf("encoder.down_blocks.%d.resnets.%d", i, j), in, out, g, act))
 			in = out
 		}
 		if i < n-1 {
@@ -247,7 +205,7 @@ func New(cfg Config, vars module.Vars, be compute.Backend) (*Model, error) {
 		m.encDown = append(m.encDown, lv)
 	}
 	top := ch[n-1]
-	m.encMid = newMidBlock(s, "encoder.mid_block", top, g, cfg.MidBlockAddAttention)
+	m.encMid = newMidBlock(s, "encoder.mid_block", top, g, act, cfg.MidBlockAddAttention)
 	m.encNorm = module.NewGroupNorm(s, "encoder.conv_norm_out", g, top, eps)
 	m.encOut = module.NewConv2D(s, "encoder.conv_out", top, 2*cfg.LatentChannels, 3, pad1)
 	if cfg.UseQuantConv {
@@ -260,14 +218,14 @@ func New(cfg Config, vars module.Vars, be compute.Backend) (*Model, error) {
 	}
 
 	m.decIn = module.NewConv2D(s, "decoder.conv_in", cfg.LatentChannels, top, 3, pad1)
-	m.decMid = newMidBlock(s, "decoder.mid_block", top, g, cfg.MidBlockAddAttention)
+	m.decMid = newMidBlock(s, "decoder.mid_block", top, g, act, cfg.MidBlockAddAttention)
 	out = top
 	for i := range n {
 		in := out
 		out = ch[n-1-i]
 		var lv level
 		for j := range cfg.LayersPerBlock + 1 {
-			lv.resnets = append(lv.resnets, newResnet(s, fmt.Sprintf("decoder.up_blocks.%d.resnets.%d", i, j), in, out, g))
+			lv.resnets = append(lv.resnets, newResnet(s, fmt.Sprintf("decoder.up_blocks.%d.resnets.%d", i, j), in, out, g, act))
 			in = out
 		}
 		if i < n-1 {
@@ -320,13 +278,13 @@ func (m *Model) encoder(x *Node, t weights.Taps) *Node {
 	x = m.encIn.Apply(v, x)
 	for _, lv := range m.encDown {
 		for _, r := range lv.resnets {
-			x = r.apply(v, m.act, x)
+			x = r.Apply(v, x, nil)
 		}
 		if lv.resize != nil {
 			x = lv.resize.Apply(v, x)
 		}
 	}
-	x = m.encMid.apply(v, m.act, x)
+	x = m.encMid.apply(v, x)
 	t.Put("encoder.mid_block", x)
 	x = m.encOut.Apply(v, m.act(m.encNorm.Apply(v, x)))
 	t.Put("encoder_out", x)
@@ -337,11 +295,11 @@ func (m *Model) decoder(z *Node, t weights.Taps) *Node {
 	v := m.Vars
 	x := m.decIn.Apply(v, z)
 	t.Put("decoder.conv_in", x)
-	x = m.decMid.apply(v, m.act, x)
+	x = m.decMid.apply(v, x)
 	t.Put("decoder.mid_block", x)
 	for _, lv := range m.decUp {
 		for _, r := range lv.resnets {
-			x = r.apply(v, m.act, x)
+			x = r.Apply(v, x, nil)
 		}
 		if lv.resize != nil {
 			x = lv.resize.Apply(v, nn.UpsampleNearest2D(x, 2))
