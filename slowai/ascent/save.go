@@ -12,16 +12,38 @@ import (
 	"github.com/slowai-go/course/slowai/safefile"
 )
 
-// savedClassifier is the on-disk form: sizes plus flat weights. Notebook cells run as separate
-// processes, so a classifier trained in one cell reaches the next through a file.
-type savedClassifier struct {
+// Snapshot is a classifier as plain values: its sizes and flat weights. It is what Save writes
+// (gob) and what a notebook keeps from one cell for the next with lesson.Keep (each cell is a new
+// process, and a classifier's weights live on its backend).
+type Snapshot struct {
 	H, W, NumClasses, Hidden int
 	Weights                  [][]float32
 }
 
+// Snapshot copies the classifier's sizes and weights off the backend.
+func (c *Classifier) Snapshot() (Snapshot, error) {
+	w, err := c.Weights()
+	if err != nil {
+		return Snapshot{}, err
+	}
+	return Snapshot{c.H, c.W, c.NumClasses, c.Hidden, w}, nil
+}
+
+// Classifier rebuilds the classifier on be.
+func (s Snapshot) Classifier(be compute.Backend) (*Classifier, error) {
+	c, err := NewClassifier(be, s.H, s.W, s.NumClasses, s.Hidden, 0)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.SetWeights(s.Weights); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
 // Save writes the classifier to path (gob), through a temporary file and a rename.
 func (c *Classifier) Save(path string) error {
-	w, err := c.Weights()
+	snap, err := c.Snapshot()
 	if err != nil {
 		return err
 	}
@@ -33,7 +55,7 @@ func (c *Classifier) Save(path string) error {
 		return fmt.Errorf("ascent.Save %s: %w", path, err)
 	}
 	defer f.Abort()
-	err = gob.NewEncoder(f).Encode(savedClassifier{c.H, c.W, c.NumClasses, c.Hidden, w})
+	err = gob.NewEncoder(f).Encode(snap)
 	if err == nil {
 		err = f.Commit()
 	}
@@ -50,15 +72,12 @@ func Load(be compute.Backend, path string) (*Classifier, error) {
 		return nil, fmt.Errorf("ascent.Load: %w (train one and Save it first)", err)
 	}
 	defer f.Close()
-	var s savedClassifier
+	var s Snapshot
 	if err := gob.NewDecoder(f).Decode(&s); err != nil {
 		return nil, fmt.Errorf("ascent.Load %s: not a saved classifier: %w", path, err)
 	}
-	c, err := NewClassifier(be, s.H, s.W, s.NumClasses, s.Hidden, 0)
+	c, err := s.Classifier(be)
 	if err != nil {
-		return nil, fmt.Errorf("ascent.Load %s: %w", path, err)
-	}
-	if err := c.SetWeights(s.Weights); err != nil {
 		return nil, fmt.Errorf("ascent.Load %s: %w", path, err)
 	}
 	return c, nil

@@ -64,7 +64,8 @@ var (
 
 // New returns the backend named by SLOWAI_BACKEND or GOMLX_BACKEND if set, or else the best engine that can
 // start here without downloading: XLA if its PJRT plugin is installed, else ONNX Runtime if its library is
-// present, else pure Go. It prints one line to stderr saying which and why (once per process and choice).
+// present, else pure Go. With SLOWAI_VERBOSE=1 it prints one line to stderr saying which and why (once per
+// process and choice).
 // The backend is cached: every call, like NewNamed, returns the same instance for the same engine.
 func New() (compute.Backend, error) {
 	name, reason := choose()
@@ -75,11 +76,36 @@ func New() (compute.Backend, error) {
 	mu.Lock()
 	defer mu.Unlock()
 	key := name + "\x00" + reason
-	if !announced[key] {
+	if !announced[key] && os.Getenv(EnvVerbose) == "1" {
 		announced[key] = true
 		fmt.Fprintf(os.Stderr, "slowai/backend: using %s: %s\n", b.(*Backend).engine, reason)
 	}
 	return b, nil
+}
+
+// EnvVerbose, set to 1, makes New print which engine it chose and why (with the library's path)
+// to stderr. It is off by default: a notebook cell's stderr reads as an error on a rendered page,
+// and the page footer already names the engine (see Choice).
+const EnvVerbose = "SLOWAI_VERBOSE"
+
+// Choice says which engine New would pick here, without starting it, and why in words that
+// name no file path (for a page footer or a log a reader sees).
+func Choice() (engine, why string) {
+	name, reason := choose()
+	engine, _, err := parseName(name)
+	if err != nil {
+		return name, "not a valid engine name"
+	}
+	switch {
+	case strings.HasPrefix(reason, "set by"):
+		return engine, reason
+	case engine == XLA:
+		return engine, "XLA PJRT plugin installed"
+	case engine == ONNX:
+		return engine, "ONNX Runtime CPU library installed, no XLA plugin"
+	default:
+		return engine, "neither XLA nor ONNX Runtime installed"
+	}
 }
 
 // choose returns the engine New should use and why.

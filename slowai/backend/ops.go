@@ -25,7 +25,10 @@ func (f *function) Rsqrt(x compute.Value) (compute.Value, error) {
 }
 
 // Expm1 implements compute.StandardOps where missing (ONNX), keeping full precision near 0 with Kahan's
-// trick: expm1(x) = (u-1)·x/log(u) for u = exp(x), with the cases u == 1, u == 0 and u == +Inf handled apart.
+// trick: expm1(x) = (u-1)·x/log(u) for u = exp(x), with u == 1 handled apart. The trick is used only for
+// |x| < 1, where u-1 loses digits; further out u-1 itself is accurate, and the trick would go wrong where
+// exp underflows (u == 0 gives x/log(0) = 0 instead of -1, and a subnormal u an imprecise log: Adam's
+// bias correction 1−0.9^t in float32 from t ≈ 980 on), overflows or x is NaN.
 func (f *function) Expm1(x compute.Value) (compute.Value, error) {
 	if f.native() {
 		if v, err := f.Function.Expm1(x); !compute.IsNotImplemented(err) {
@@ -38,9 +41,8 @@ func (f *function) Expm1(x compute.Value) (compute.Value, error) {
 		u := must(f.Exp(x))
 		um1 := must(f.Sub(u, one))
 		r := must(f.Div(must(f.Mul(um1, x)), must(f.Log(u))))
-		// r is NaN where u is 0 or +Inf (and where x is NaN); u-1 is the right answer there.
-		r = must(f.Where(must(f.NotEqual(r, r)), um1, r))
-		return must(f.Where(must(f.Equal(u, one)), x, r))
+		r = must(f.Where(must(f.Equal(u, one)), x, r))
+		return must(f.Where(must(f.LessThan(must(f.Abs(x)), one)), r, um1))
 	})
 }
 

@@ -243,22 +243,35 @@ type loadOnce struct {
 	err  error
 }
 
-func load(src *source, split string) (*Dataset, error) {
+// MNISTFiles returns the paths of the images and labels IDX files (usually gzip-compressed)
+// of an MNIST split, found or fetched the way MNIST does; lesson 01 reads them byte by byte.
+func MNISTFiles(split string) (images, labels string, err error) {
+	paths, err := locateSplit(mnistSource, split)
+	return paths[0], paths[1], err
+}
+
+// locateSplit finds the images and labels files of a split, one search at a time so two
+// cells never download the same file at once.
+func locateSplit(src *source, split string) ([2]string, error) {
+	var paths [2]string
 	fs, ok := src.files[split]
 	if !ok {
-		return nil, fmt.Errorf("data: %s split %q: want \"train\" or \"test\"", src.key, split)
+		return paths, fmt.Errorf("data: %s split %q: want \"train\" or \"test\"", src.key, split)
 	}
-	// Find the files first (one search at a time, so two cells never download the same
-	// file at once), then key the parsed set by the paths found: a test that points
-	// SLOWAI_DATA at its own fixtures gets those, everyone else shares one copy.
 	locateMu.Lock()
-	var paths [2]string
 	var errs [2]error
 	for i, f := range fs {
 		paths[i], errs[i] = locate(src, f)
 	}
 	locateMu.Unlock()
-	if err := errors.Join(errs[:]...); err != nil {
+	return paths, errors.Join(errs[:]...)
+}
+
+func load(src *source, split string) (*Dataset, error) {
+	// Find the files first, then key the parsed set by the paths found: a test that points
+	// SLOWAI_DATA at its own fixtures gets those, everyone else shares one copy.
+	paths, err := locateSplit(src, split)
+	if err != nil {
 		return nil, err
 	}
 	key := src.key + "/" + split + "\x00" + paths[0] + "\x00" + paths[1]

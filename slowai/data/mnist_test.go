@@ -394,3 +394,22 @@ func TestUnusableCacheSaysSo(t *testing.T) {
 		t.Errorf("warnings %q: want one that names %s and says %q", warn.String(), notDir, want)
 	}
 }
+
+// TestMNISTFiles: the paths come from the same search as MNIST's (the cache first), and a
+// bad split is an error naming it.
+func TestMNISTFiles(t *testing.T) {
+	offline(t)
+	dir := filepath.Join(CacheDir(), "mnist")
+	os.MkdirAll(dir, 0o755)
+	imgs := &IDX{Type: IDXUint8, Dims: []int{1, 1, 1}, Data: []byte{7}}
+	labs := &IDX{Type: IDXUint8, Dims: []int{1}, Data: []byte{3}}
+	WriteIDX(filepath.Join(dir, "t10k-images-idx3-ubyte.gz"), imgs, true)
+	WriteIDX(filepath.Join(dir, "t10k-labels-idx1-ubyte.gz"), labs, true)
+	im, lb, err := MNISTFiles("test")
+	if err != nil || im != filepath.Join(dir, "t10k-images-idx3-ubyte.gz") || lb != filepath.Join(dir, "t10k-labels-idx1-ubyte.gz") {
+		t.Errorf("MNISTFiles(test) = %q, %q, %v", im, lb, err)
+	}
+	if _, _, err := MNISTFiles("valid"); err == nil || !strings.Contains(err.Error(), `"valid"`) {
+		t.Errorf("split valid: error %v should name it", err)
+	}
+}

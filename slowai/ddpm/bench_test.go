@@ -19,7 +19,7 @@ import (
 	"github.com/slowai-go/course/slowai/optim"
 )
 
-// BenchmarkW3 times workload W3 (/work/shared/bench/WORKLOADS.md): one AdamW training step of the
+// BenchmarkW3 times the course's benchmark workload W3: one AdamW training step of the
 // 1.43M-parameter DDPM U-Net on a batch of 128 1x32x32 images, per backend, two ways in
 // alternation: through the Learner (Fit for one step: loader, Noising, the compiled step with EMA,
 // callbacks) and as a bare model.Exec of the same step graph fed the same kind of batch. It reports

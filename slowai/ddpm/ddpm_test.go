@@ -22,7 +22,7 @@ import (
 	"github.com/slowai-go/course/slowai/nn/module"
 )
 
-// tinyConfig has every part of the W3 architecture (two levels, a channel change, a downsample
+// tinyConfig has every part of lesson 13's architecture (two levels, a channel change, a downsample
 // and an upsample) at a size the pure-Go backend trains in well under a second per step.
 func tinyConfig() Config {
 	return Config{InChannels: 1, Size: 8, Channels: []int{8, 16}, EmbDim: 16, Groups: 4, Schedule: "cosine", T: 100}
@@ -50,10 +50,10 @@ func goBackend(t testing.TB) compute.Backend {
 	return be
 }
 
-// TestParamCount checks the W3 U-Net has exactly the 1,433,377 parameters of the workload spec.
+// TestParamCount checks lesson 13's U-Net has exactly 1,433,377 parameters, counted by hand from the architecture.
 func TestParamCount(t *testing.T) {
 	if got := DefaultConfig().NumParams(); got != 1433377 {
-		t.Fatalf("W3 U-Net has %d parameters, want 1,433,377", got)
+		t.Fatalf("the U-Net has %d parameters, want 1,433,377", got)
 	}
 	// Independent count from the architecture text: time MLP, in/out convs, down/mid/up blocks.
 	res := func(ci, co int) int {
@@ -70,7 +70,7 @@ func TestParamCount(t *testing.T) {
 	}
 }
 
-// TestForward runs the full W3 forward pass on random weights and checks the output's shape.
+// TestForward runs the full forward pass on random weights and checks the output's shape.
 func TestForward(t *testing.T) {
 	be := goBackend(t)
 	cfg := DefaultConfig()
@@ -466,7 +466,7 @@ func flat(t *testing.T, x *tensors.Tensor) []float32 {
 	return v
 }
 
-// TestCommittedDenoiser loads the committed checkpoint and checks it is a trained W3 denoiser:
+// TestCommittedDenoiser loads the committed checkpoint and checks it is a trained lesson-13 denoiser:
 // on real Fashion-MNIST images noised to t = 300 it predicts the noise with an MSE far below the
 // 1.0 of guessing zero.
 func TestCommittedDenoiser(t *testing.T) {

@@ -1,4 +1,4 @@
-// Package ddpm is lesson 13's denoiser: the small noise-predicting U-Net of workload W3, its
+// Package ddpm is lesson 13's denoiser: the small noise-predicting U-Net, its
 // training on Fashion-MNIST with the ε-MSE objective through learn.Learner, and sampling.
 //
 // The network is declared on module.Specs from its Config (UNet), with the names of the PyTorch
@@ -20,7 +20,7 @@ import (
 	"github.com/slowai-go/course/slowai/nn/module"
 )
 
-// Config is the U-Net's architecture. DefaultConfig is W3; smaller ones keep tests fast.
+// Config is the U-Net's architecture. DefaultConfig is lesson 13's; smaller ones keep tests fast.
 type Config struct {
 	InChannels int   `json:"in_channels"` // image channels (1 for Fashion-MNIST)
 	Size       int   `json:"size"`        // image side; must be divisible by 2^(len(Channels)-1)
@@ -38,7 +38,7 @@ type Config struct {
 	T        int    `json:"timesteps"` // number of diffusion steps (1000)
 }
 
-// DefaultConfig is the W3 denoiser: 1→32 channels in, levels (32, 64, 128), 128-wide time
+// DefaultConfig is lesson 13's denoiser: 1→32 channels in, levels (32, 64, 128), 128-wide time
 // embedding, GroupNorm(8), on 32x32 images. 1,433,377 parameters.
 func DefaultConfig() Config {
 	return Config{InChannels: 1, Size: 32, Channels: []int{32, 64, 128}, EmbDim: 128, Groups: 8, Schedule: "cosine", T: 1000}

@@ -312,7 +312,7 @@ func TestRecordedNoise(t *testing.T) {
 	}
 }
 
-// --- golden roll-outs from diffusers (see testdata/README via /work/shared/golden/README.md) ---
+// --- golden roll-outs from diffusers (see testdata/README.md) ---
 
 type golden struct {
 	t *testing.T

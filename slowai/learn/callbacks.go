@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
-	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 
 	"github.com/slowai-go/course/slowai/optim"
@@ -228,7 +228,7 @@ func (s StopAfter) AfterBatch(l *Learner) error {
 // ClipGrads scales the gradients down, inside the step, when their global L2 norm exceeds Max.
 type ClipGrads struct{ Max float64 }
 
-func (c ClipGrads) GraphGrads(_ *Learner, grads []*Node) []*Node {
+func (c ClipGrads) GraphGrads(_ *Learner, grads []*graph.Node) []*graph.Node {
 	return optim.ClipGradNorm(grads, c.Max)
 }
 

@@ -4,7 +4,7 @@ import (
 	"cmp"
 	"slices"
 
-	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 
 	"github.com/slowai-go/course/slowai/nn/module"
@@ -48,19 +48,19 @@ type Ordered interface{ Order() int }
 // GraphLoss callbacks change the loss while the training step's graph is built (a penalty,
 // a scale).
 type GraphLoss interface {
-	GraphLoss(l *Learner, loss *Node) *Node
+	GraphLoss(l *Learner, loss *graph.Node) *graph.Node
 }
 
 // GraphGrads callbacks change the gradients (in Learner.Trainable order) while the training
 // step's graph is built, e.g. clipping.
 type GraphGrads interface {
-	GraphGrads(l *Learner, grads []*Node) []*Node
+	GraphGrads(l *Learner, grads []*graph.Node) []*graph.Node
 }
 
 // GraphOutputs callbacks compute extra values inside the training step from the activations the
 // model tapped (module.Vars.Tap), and receive them after every training batch.
 type GraphOutputs interface {
-	GraphOutputs(l *Learner, taps *module.Taps) []*Node
+	GraphOutputs(l *Learner, taps *module.Taps) []*graph.Node
 	ReceiveOutputs(l *Learner, values []*tensors.Tensor) error
 }
 

@@ -19,7 +19,7 @@ import (
 	"slices"
 
 	"github.com/gomlx/compute"
-	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 
@@ -33,7 +33,7 @@ import (
 // batch's inputs to predictions.
 type Model interface {
 	Specs() *module.Specs
-	Forward(v module.Vars, inputs []*Node) *Node
+	Forward(v module.Vars, inputs []*graph.Node) *graph.Node
 }
 
 // Net makes a Model of one layer (a module.Sequential, say) applied to the batch's first input.
@@ -45,13 +45,13 @@ type net struct {
 }
 
 func (n net) Specs() *module.Specs { return n.specs }
-func (n net) Forward(v module.Vars, in []*Node) *Node {
+func (n net) Forward(v module.Vars, in []*graph.Node) *graph.Node {
 	return n.layer.Apply(v, in[0])
 }
 
 // LossFunc computes the scalar loss of a batch from the model's predictions and the batch's
 // targets.
-type LossFunc func(pred *Node, targets []*Node) *Node
+type LossFunc func(pred *graph.Node, targets []*graph.Node) *graph.Node
 
 // Batch is what one step consumes: the model's inputs and the loss's targets, plus the host
 // batch they came from (labels, indices) for callbacks.

@@ -6,7 +6,7 @@ import (
 	"math"
 
 	"github.com/gomlx/compute/dtypes"
-	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 
 	"github.com/slowai-go/course/slowai/nn/module"
@@ -55,32 +55,32 @@ type ActivationStats struct {
 }
 
 // GraphOutputs computes each kept tap's mean, std and histogram counts in the step's graph.
-func (a *ActivationStats) GraphOutputs(l *Learner, taps *module.Taps) []*Node {
+func (a *ActivationStats) GraphOutputs(l *Learner, taps *module.Taps) []*graph.Node {
 	a.names = nil
-	var outs []*Node
+	var outs []*graph.Node
 	for i, x := range taps.Nodes {
 		name := taps.Names[i]
 		if a.Only != nil && !a.Only(name) {
 			continue
 		}
 		a.names = append(a.names, name)
-		x = StopGradient(x)
-		mean := ReduceAllMean(x)
-		std := Sqrt(ReduceAllMean(Square(Sub(x, mean))))
+		x = graph.StopGradient(x)
+		mean := graph.ReduceAllMean(x)
+		std := graph.Sqrt(graph.ReduceAllMean(graph.Square(graph.Sub(x, mean))))
 		// Bin k counts |x| in [k·w, (k+1)·w): the number below its upper edge minus the
 		// number below its lower edge; the last bin also takes everything above HistMax.
-		ax := Abs(x)
-		below := make([]*Node, HistBins+1)
+		ax := graph.Abs(x)
+		below := make([]*graph.Node, HistBins+1)
 		for k := range below {
 			edge := HistMax * float64(k) / HistBins
 			if k == HistBins {
-				below[k] = Scalar(x.Graph(), dtypes.Float32, float64(x.Shape().Size()))
+				below[k] = graph.Scalar(x.Graph(), dtypes.Float32, float64(x.Shape().Size()))
 				continue
 			}
-			below[k] = ReduceAllSum(ConvertDType(LessThan(ax, Scalar(x.Graph(), ax.DType(), edge)), dtypes.Float32))
+			below[k] = graph.ReduceAllSum(graph.ConvertDType(graph.LessThan(ax, graph.Scalar(x.Graph(), ax.DType(), edge)), dtypes.Float32))
 		}
-		counts := Sub(Stack(below[1:], 0), Stack(below[:HistBins], 0))
-		outs = append(outs, ConvertDType(mean, dtypes.Float32), ConvertDType(std, dtypes.Float32), counts)
+		counts := graph.Sub(graph.Stack(below[1:], 0), graph.Stack(below[:HistBins], 0))
+		outs = append(outs, graph.ConvertDType(mean, dtypes.Float32), graph.ConvertDType(std, dtypes.Float32), counts)
 	}
 	return outs
 }

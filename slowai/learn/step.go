@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"slices"
 
-	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 
@@ -88,21 +88,21 @@ func (l *Learner) Close() {
 }
 
 // split separates a step's graph inputs into the batch's inputs and targets.
-func (l *Learner) split(in []*Node) (inputs, targets []*Node) {
+func (l *Learner) split(in []*graph.Node) (inputs, targets []*graph.Node) {
 	n := len(l.Batch.Inputs)
 	return in[:n], in[n:]
 }
 
 // evalGraph is the validation step: the loss and predictions with inference-mode layers.
-func (l *Learner) evalGraph(_ *model.Scope, in []*Node) []*Node {
+func (l *Learner) evalGraph(_ *model.Scope, in []*graph.Node) []*graph.Node {
 	xs, ys := l.split(in)
 	pred := l.Model.Forward(l.Vars, xs)
-	return []*Node{l.Loss(pred, ys), pred}
+	return []*graph.Node{l.Loss(pred, ys), pred}
 }
 
 // trainGraph is the training step: forward pass, loss, gradients and the optimizer's update of
 // every trainable parameter, written back to the store by the model.Exec that runs it.
-func (l *Learner) trainGraph(_ *model.Scope, in []*Node) []*Node {
+func (l *Learner) trainGraph(_ *model.Scope, in []*graph.Node) []*graph.Node {
 	g := in[0].Graph()
 	h := optim.Hyper{LR: in[0], Mom: in[1], Step: in[2]}
 	emaDecay := in[3]
@@ -117,18 +117,18 @@ func (l *Learner) trainGraph(_ *model.Scope, in []*Node) []*Node {
 		}
 	}
 	specs := l.Trainable()
-	params := make([]*Node, len(specs))
+	params := make([]*graph.Node, len(specs))
 	for i, sp := range specs {
 		params[i] = v.Node(g, sp.Name)
 	}
-	grads := Gradient(loss, params...)
+	grads := graph.Gradient(loss, params...)
 	for _, cb := range l.graphCBs {
 		if c, ok := cb.(GraphGrads); ok {
 			grads = c.GraphGrads(l, grads)
 		}
 	}
 	for i, sp := range specs {
-		slots := make([]*Node, len(l.Opt.Slots()))
+		slots := make([]*graph.Node, len(l.Opt.Slots()))
 		for j, s := range l.Opt.Slots() {
 			slots[j] = l.slotVars(s).Node(g, sp.Name)
 		}
@@ -144,7 +144,7 @@ func (l *Learner) trainGraph(_ *model.Scope, in []*Node) []*Node {
 			ema.SetNode(sp.Name, optim.EMAUpdate(ema.Node(g, sp.Name), v.Node(g, sp.Name), emaDecay))
 		}
 	}
-	outs := []*Node{loss, pred}
+	outs := []*graph.Node{loss, pred}
 	l.extras = make([][2]int, len(l.graphCBs))
 	for i, cb := range l.graphCBs {
 		start := len(outs)

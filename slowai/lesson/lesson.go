@@ -25,6 +25,14 @@ func Pick[T any](quick, full T) T {
 	return full
 }
 
+// Must stops a notebook cell on an error: a cell has nobody to return an error to, and the
+// panic shows the error (and where it happened) on the page.
+func Must(err error) {
+	if err != nil {
+		panic(err)
+	}
+}
+
 // RepoRoot walks up from the working directory to the folder holding go.mod, so notebooks
 // (which run in notebooks/) and tests (which run in their package folder) find data/ and assets/.
 func RepoRoot() (string, error) {

@@ -414,3 +414,32 @@ func TestEMA(t *testing.T) {
 	}
 	compare(t, "EMA after 3 steps", flat(t, ema), want, 1e-12)
 }
+
+// TestAdamLateSteps takes one float32 Adam step late in training, where β1^t underflows float32
+// (t·ln 0.9 < −104 from t = 987): the bias corrections are then exactly 1, and the step is the
+// plain lr·m/(√v + eps). An engine whose Expm1 returned 0 there made every weight Inf.
+func TestAdamLateSteps(t *testing.T) {
+	be := newBackend(t)
+	exec, err := NewExec(be, func(in []*Node) []*Node {
+		np, slots := AdamW(0, 0).Update(in[0], in[1], []*Node{in[2], in[3]}, Hyper{LR: in[4], Mom: in[5], Step: in[6]})
+		return append([]*Node{np}, slots...)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer exec.Finalize()
+	for _, step := range []float32{986, 987, 1000, 5000, 1e6} {
+		outs, err := exec.Exec(tensorOf(dtypes.Float32, []float64{1}, 1), tensorOf(dtypes.Float32, []float64{0.5}, 1),
+			tensorOf(dtypes.Float32, []float64{0.2}, 1), tensorOf(dtypes.Float32, []float64{0.04}, 1),
+			float32(0.01), float32(0.9), step)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, v := 0.9*0.2+0.1*0.5, 0.999*0.04+0.001*0.25
+		bc1, bc2 := -math.Expm1(float64(step)*math.Log(0.9)), -math.Expm1(float64(step)*math.Log(0.999))
+		want := 1 - 0.01/bc1*m/(math.Sqrt(v)/math.Sqrt(bc2)+1e-8)
+		if got := flat(t, outs[0])[0]; math.IsNaN(got) || math.Abs(got-want) > 1e-6 {
+			t.Errorf("Adam step %g: parameter 1 → %g, want %g", step, got, want)
+		}
+	}
+}

@@ -198,3 +198,24 @@ func Heatmap(title, xlabel, ylabel string, m []float64, rows, cols int) (image.I
 // heatPixels is about how many pixels a heat map's cells span along each side before
 // the plot scales them to fit.
 const heatPixels = 800
+
+// Bars draws one bar per label, e.g. the share of samples in each class.
+func Bars(title, xlabel, ylabel string, labels []string, values []float64) (image.Image, error) {
+	if len(labels) != len(values) || len(values) == 0 {
+		return nil, fmt.Errorf("show.Bars %q: %d labels for %d values, want the same number (> 0)", title, len(labels), len(values))
+	}
+	p := NewPlot(title, xlabel, ylabel)
+	bars, err := plotter.NewBarChart(plotter.Values(values), vg.Points(18))
+	if err != nil {
+		return nil, fmt.Errorf("show.Bars %q: %w", title, err)
+	}
+	p.Add(bars)
+	p.NominalX(labels...)
+	p.Y.Min = 0
+	for _, v := range values {
+		p.Y.Max = max(p.Y.Max, v*1.05)
+	}
+	// Long labels slant so that ten of them fit under the bars.
+	p.X.Tick.Label.Rotation, p.X.Tick.Label.XAlign, p.X.Tick.Label.YAlign = 0.6, -0.9, -0.2
+	return Render(p, FigWidth, FigHeight)
+}

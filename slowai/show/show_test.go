@@ -4,13 +4,17 @@ import (
 	"bytes"
 	"image"
 	"image/color"
+	"image/draw"
+	"image/gif"
 	"image/png"
 	"io"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"gonum.org/v1/plot/plotutil"
 )
@@ -338,5 +342,80 @@ func TestTable(t *testing.T) {
 	}
 	if got := TableHTML([]string{"a<b"}, [][]string{{"x&y"}}); got != "<table>\n<tr><th>a&lt;b</th></tr>\n<tr><td>x&amp;y</td></tr>\n</table>" {
 		t.Errorf("TableHTML = %q", got)
+	}
+}
+
+func TestBars(t *testing.T) {
+	img, err := Bars("shares", "class", "%", []string{"a", "b", "c"}, []float64{10, 60, 30})
+	if err != nil || img.Bounds().Dx() == 0 {
+		t.Fatalf("Bars: %v", err)
+	}
+	if _, err := Bars("bad", "x", "y", []string{"a"}, []float64{1, 2}); err == nil {
+		t.Error("mismatched labels accepted")
+	}
+}
+
+func TestGIF(t *testing.T) {
+	frames := make([]image.Image, 3)
+	for i := range frames {
+		img := image.NewRGBA(image.Rect(0, 0, 8, 6))
+		draw.Draw(img, img.Bounds(), image.NewUniform(color.White), image.Point{}, draw.Src)
+		img.Set(i, 2, color.Black) // a black dot moving right
+		frames[i] = img
+	}
+	b, err := GIF(frames, 200*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := gif.DecodeAll(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(g.Image) != 3 || !slices.Equal(g.Delay, []int{20, 20, 80}) {
+		t.Fatalf("%d frames, delays %v; want 3 frames, [20 20 80]", len(g.Image), g.Delay)
+	}
+	for i, f := range g.Image {
+		for x := 0; x < 8; x++ {
+			want := [3]uint8{255, 255, 255}
+			if x == i {
+				want = [3]uint8{0, 0, 0}
+			}
+			if got := rgb(f.At(x, 2)); got != want {
+				t.Errorf("frame %d pixel (%d,2) = %v, want %v", i, x, got, want)
+			}
+		}
+	}
+	if _, err := GIF([]image.Image{frames[0], image.NewRGBA(image.Rect(0, 0, 2, 2))}, time.Second); err == nil {
+		t.Error("frames of different sizes gave no error")
+	}
+	tag := GIFTag(b, `a "dot"`)
+	if !strings.HasPrefix(tag, `<img src="data:image/gif;base64,R0lGOD`) || !strings.Contains(tag, `alt="a &#34;dot&#34;"`) {
+		t.Errorf("GIFTag = %.80s...", tag)
+	}
+}
+
+func TestDisplayGIFWritesFile(t *testing.T) {
+	if InNotebook() {
+		t.Skip("running inside GoNB")
+	}
+	dir := filepath.Join(t.TempDir(), "figs")
+	t.Setenv(FiguresEnv, dir)
+	b, err := GIF([]image.Image{image.NewGray(image.Rect(0, 0, 2, 2))}, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, w, _ := os.Pipe()
+	stdout := os.Stdout
+	os.Stdout = w
+	err = DisplayGIF(b, "x")
+	os.Stdout = stdout
+	w.Close()
+	printed, _ := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := strings.TrimSpace(strings.TrimPrefix(string(printed), "figure:"))
+	if got, err := os.ReadFile(path); err != nil || !bytes.Equal(got, b) || filepath.Ext(path) != ".gif" {
+		t.Errorf("printed %q; file read %v, equal %v", printed, err, bytes.Equal(got, b))
 	}
 }

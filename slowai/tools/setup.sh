@@ -2,7 +2,7 @@
 # setup.sh: installs what the course needs outside Go's module cache, skipping whatever is
 # already there, so `make setup` can run before every `make lessons`.
 #
-#   bash slowai/tools/setup.sh [all|system|gonb|onnxruntime]...
+#   bash slowai/tools/setup.sh [all|system|gonb|onnxruntime|katex]...
 #
 #   system       Debian/Ubuntu: Jupyter (nbconvert, notebook, ipykernel) and Fashion-MNIST from apt.
 #                Elsewhere: prints the pip command to run.
@@ -11,10 +11,14 @@
 #   onnxruntime  the ONNX Runtime CPU library, taken from the npm package onnxruntime-node
 #                (ORT_VERSION, default 1.30.0), into the folder github.com/gomlx/compute-onnx reads:
 #                ~/.local/lib/onnxruntime (Linux) or ~/Library/Application Support/onnxruntime (macOS).
+#   katex        KaTeX (KATEX_VERSION, default 0.19.1) from npm into slowai/tools/katex/node_modules
+#                (ignored by git), which slowai/cmd/lessons runs with node to typeset formulas at build
+#                time, so pages show them offline. Node.js and npm come from apt when missing.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ORT_VERSION="${ORT_VERSION:-1.30.0}"
+KATEX_VERSION="${KATEX_VERSION:-0.19.1}"
 APT_PACKAGES=(jupyter-client jupyter-core python3-nbconvert jupyter-nbconvert python3-notebook
   jupyter-notebook python3-ipykernel dataset-fashion-mnist)
 
@@ -132,13 +136,35 @@ setup_onnxruntime() {
   say "onnxruntime: installed $dir/$link -> $file"
 }
 
+need_node() {
+  if command -v node >/dev/null && command -v npm >/dev/null; then return 0; fi
+  if command -v apt-get >/dev/null; then apt_install nodejs npm; else die "node and npm not found: install Node.js (https://nodejs.org)"; fi
+}
+
+setup_katex() {
+  local dir="$here/katex" have=""
+  if [ -f "$dir/node_modules/katex/package.json" ]; then
+    have="$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$dir/node_modules/katex/package.json" | head -1)"
+  fi
+  need_node
+  if [ "$have" = "$KATEX_VERSION" ]; then
+    say "katex $KATEX_VERSION: already in $dir/node_modules"
+    return 0
+  fi
+  say "katex: npm install katex@$KATEX_VERSION into $dir/node_modules"
+  (cd "$dir" && npm install --silent --no-save --no-audit --no-fund --prefix . "katex@$KATEX_VERSION" >/dev/null)
+  [ -f "$dir/node_modules/katex/dist/katex.min.css" ] || die "npm installed no katex into $dir/node_modules"
+  say "katex $KATEX_VERSION: installed"
+}
+
 [ $# -gt 0 ] || set -- all
 for step in "$@"; do
   case "$step" in
-    all) setup_system; setup_gonb; setup_onnxruntime ;;
+    all) setup_system; setup_gonb; setup_onnxruntime; setup_katex ;;
     system) setup_system ;;
     gonb) setup_gonb ;;
     onnxruntime) setup_onnxruntime ;;
-    *) die "unknown step $step (want all, system, gonb or onnxruntime)" ;;
+    katex) setup_katex ;;
+    *) die "unknown step $step (want all, system, gonb, onnxruntime or katex)" ;;
   esac
 done

@@ -32,7 +32,7 @@ func train(args []string) error {
 	fs := flag.NewFlagSet("train", flag.ExitOnError)
 	be := fs.String("backend", "onnx", "compute backend: onnx, go or xla")
 	steps := fs.Int("steps", 2450, "planned optimizer steps (the LR schedule spans them)")
-	batch := fs.Int("batch", 32, "batch size (the W3 benchmark uses 128; more, smaller steps train faster per image here)")
+	batch := fs.Int("batch", 32, "batch size (the benchmark uses 128; more, smaller steps train faster per image here)")
 	lr := fs.Float64("lr", 2e-3, "peak learning rate")
 	ema := fs.Float64("ema", 0.995, "top decay of the weights' moving average")
 	seed := fs.Uint64("seed", 1, "seed for weights, batches and noise")

@@ -13,6 +13,7 @@ var (
 	dataSrcRe  = regexp.MustCompile(`(?is)\bsrc\s*=\s*["']?\s*data:`)
 	svgTagRe   = regexp.MustCompile(`(?i)<svg\b`)
 	scriptRe   = regexp.MustCompile(`(?is)<script\b[^>]*\bsrc="([^"]*)"[^>]*>\s*</script>\s*`)
+	mathJaxRe  = regexp.MustCompile(`(?is)<!-- Load mathjax -->|<script type="text/x-mathjax-config">.*?</script>\s*|<!-- MathJax configuration -->|<!-- End of mathjax configuration -->`)
 	titleRe    = regexp.MustCompile(`(?is)<title>.*?</title>`)
 	errMetaRe  = regexp.MustCompile(`<meta name="slowai-errors" content="(\d+)">`)
 	bodyOpenRe = regexp.MustCompile(`(?is)<body\b[^>]*>`)
@@ -28,7 +29,7 @@ func countImages(page string) int {
 			n++
 		}
 	}
-	return n + len(svgTagRe.FindAllStringIndex(page, -1))
+	return n + len(svgTagRe.FindAllStringIndex(page, -1)) - strings.Count(page, mathSVGMark)
 }
 
 // pageErrors lists the signs of a failed cell in a rendered page: the error count the renderer
@@ -51,27 +52,30 @@ func pageErrors(page string) []string {
 
 // pageInfo is what postProcess adds to nbconvert's HTML.
 type pageInfo struct {
-	Title  string
-	CSS    string // contents of assets/lesson.css, inlined so the page stays one file
-	Errors int    // failed cells, recorded for -check
-	Quick  bool   // rendered with SLOWAI_QUICK=1
+	Title   string
+	CSS     string  // contents of assets/lesson.css, inlined so the page stays one file
+	Errors  int     // failed cells, recorded for -check
+	Quick   bool    // rendered with SLOWAI_QUICK=1
+	Engine  string  // the compute engine the cells ran on and why, named once in the footer
+	Seconds float64 // how long executing and converting took, for the index
 }
 
 // postProcess makes nbconvert's page self-contained and part of the course: it drops external
-// scripts other than MathJax (require.js is only for widgets, and Debian's build points it at a
-// local file), sets the title, inlines the course stylesheet and adds a link back to the index.
+// scripts (MathJax, since formulas are typeset at build time by typesetMath, and require.js,
+// which is only for widgets) and MathJax's configuration, sets the title, inlines the course
+// stylesheet and adds a link back to the index and a footer naming the engine.
 func postProcess(page string, info pageInfo) string {
-	page = scriptRe.ReplaceAllStringFunc(page, func(tag string) string {
-		src := scriptRe.FindStringSubmatch(tag)[1]
-		if strings.Contains(strings.ToLower(src), "mathjax") && !strings.HasPrefix(src, "file:") {
-			return tag
-		}
-		return ""
-	})
+	page = scriptRe.ReplaceAllString(page, "")
+	page = mathJaxRe.ReplaceAllString(page, "")
 	if info.Title != "" {
 		page = titleRe.ReplaceAllLiteralString(page, "<title>"+html.EscapeString(info.Title)+"</title>")
 	}
-	head := fmt.Sprintf("<meta name=\"slowai-errors\" content=\"%d\">\n", info.Errors)
+	mode := "full"
+	if info.Quick {
+		mode = "quick"
+	}
+	head := fmt.Sprintf("<meta name=\"slowai-errors\" content=\"%d\">\n<meta name=\"slowai-render\" content=\"%.1f %s\">\n",
+		info.Errors, info.Seconds, mode)
 	if info.CSS != "" {
 		head += "<style id=\"slowai-style\">\n" + info.CSS + "\n</style>\n"
 	}
@@ -87,6 +91,15 @@ func postProcess(page string, info pageInfo) string {
 	nav += "</nav>\n"
 	if loc := bodyOpenRe.FindStringIndex(page); loc != nil {
 		page = page[:loc[1]] + "\n" + nav + page[loc[1]:]
+	}
+	if info.Engine != "" {
+		foot := `<footer class="slowai-footer">Computed with the ` + html.EscapeString(info.Engine) +
+			`. Set <code>SLOWAI_BACKEND</code> to choose another; <code>SLOWAI_VERBOSE=1</code> prints the choice in a terminal.</footer>` + "\n"
+		if i := strings.LastIndex(strings.ToLower(page), "</body>"); i >= 0 {
+			page = page[:i] + foot + page[i:]
+		} else {
+			page += foot
+		}
 	}
 	return page
 }

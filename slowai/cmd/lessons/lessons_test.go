@@ -106,6 +106,8 @@ func TestCountImages(t *testing.T) {
 		{`<img src="https://example.com/a.png"><img src="a.png">`, 0},
 		{`<div><svg xmlns="http://www.w3.org/2000/svg"><circle/></svg></div><svg width=1></svg>`, 2},
 		{"<img\n  src=\"data:image/png;base64,AA\"\n/>", 1},
+		// An animation from show.DisplayGIF (lesson 02) counts as one figure.
+		{`<img src="data:image/gif;base64,R0lGODlh" alt="mean shift">`, 1},
 	}
 	for _, tc := range tests {
 		if got := countImages(tc.page); got != tc.want {
@@ -120,20 +122,23 @@ func TestPostProcessAndPageErrors(t *testing.T) {
 <script src="https://cdnjs.cloudflare.com/ajax/libs/mathjax/2.7.7/latest.js?config=TeX"> </script>
 </head><body class="jp-Notebook"><img src="data:image/png;base64,AA"></body></html>`
 	out := postProcess(page, pageInfo{Title: "A <b> title", CSS: ".x{}", Errors: 0, Quick: true})
-	for _, want := range []string{"<title>A &lt;b&gt; title</title>", `<style id="slowai-style">`, ".x{}", "mathjax",
+	for _, want := range []string{"<title>A &lt;b&gt; title</title>", `<style id="slowai-style">`, ".x{}",
 		`<body class="jp-Notebook">` + "\n" + `<nav class="slowai-nav">`, "quick mode", `content="0"`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("processed page lacks %q:\n%s", want, out)
 		}
 	}
-	if strings.Contains(out, "require") {
-		t.Errorf("require.js script kept:\n%s", out)
+	if strings.Contains(out, "require") || strings.Contains(out, "mathjax") {
+		t.Errorf("require.js or MathJax script kept:\n%s", out)
 	}
 	if errs := pageErrors(out); len(errs) != 0 {
 		t.Errorf("clean page reported errors: %v", errs)
 	}
 	if countImages(out) != 1 {
 		t.Errorf("image lost in post-processing")
+	}
+	if foot := postProcess(page, pageInfo{Engine: "go engine (why)"}); !strings.Contains(foot, `<footer class="slowai-footer">Computed with the go engine (why). Set`) {
+		t.Errorf("footer does not name the engine once:\n%s", foot)
 	}
 	bad := postProcess(page, pageInfo{Errors: 2})
 	if errs := pageErrors(bad); len(errs) != 1 || !strings.Contains(errs[0], "2 failed") {
@@ -147,24 +152,46 @@ func TestPostProcessAndPageErrors(t *testing.T) {
 
 func TestBuildIndex(t *testing.T) {
 	b, err := buildIndex([]lessonEntry{
-		{Name: "00_overview", Title: "From pixels to Stable Diffusion: overview", Summary: "What & why."},
-		{Name: "13_ddpm", Summary: "Denoise.", Failed: true},
-	}, "body{}", false)
+		{Number: "00", Name: "00_overview", Title: "Overview", Summary: "What & why.", Written: true, Page: true,
+			Seconds: 95, Quick: true, Thumb: "data:image/png;base64,AAAA"},
+		{Number: "05", Name: "05_convs", Title: "Convolutions"},
+		{Number: "13", Name: "13_ddpm", Title: "DDPM", Summary: "Denoise.", Written: true, Page: true, Failed: true, Seconds: 12},
+		{Number: "01a", Name: "01a_negative_prompts", Title: "Negative prompts", Written: true},
+	}, courseParts, map[string]string{"00_overview": "foundations", "05_convs": "training", "13_ddpm": "diffusion",
+		"01a_negative_prompts": "Stable Diffusion"}, "body{}")
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := string(b)
-	i0, i1 := strings.Index(s, `href="00_overview.html"`), strings.Index(s, `href="13_ddpm.html"`)
-	if i0 < 0 || i1 < 0 || i0 > i1 {
-		t.Fatalf("links missing or out of order:\n%s", s)
+	order := []string{">Foundations<", `href="00_overview.html"`, ">Training<", "Convolutions", ">Diffusion<",
+		`href="13_ddpm.html"`, ">Stable Diffusion<", "Negative prompts"}
+	last := -1
+	for _, w := range order {
+		i := strings.Index(s, w)
+		if i < last {
+			t.Fatalf("%q missing or out of order:\n%s", w, s)
+		}
+		last = i
 	}
-	for _, want := range []string{"What &amp; why.", `>13_ddpm</a> <code class="slowai-name">13_ddpm</code>`, "failed to run", "body{}"} {
+	for _, want := range []string{"What &amp; why.", `<img src="data:image/png;base64,AAAA"`, "rendered in 1.6 min (quick mode)",
+		"failed to run", "rendered in 12 s (full mode)", "to be written", "not rendered yet", "body{}"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("index lacks %q:\n%s", want, s)
 		}
 	}
-	if strings.Contains(s, "quick mode") {
-		t.Errorf("quick-mode note shown for a full render")
+	if strings.Contains(s, `href="05_convs.html"`) {
+		t.Errorf("a lesson still to be written is linked")
+	}
+}
+
+func TestRenderInfoAndFirstFigure(t *testing.T) {
+	page := postProcess(`<html><head></head><body><svg></svg><img src="data:image/png;base64,AB
+CD"><img src="data:image/png;base64,EF"></body></html>`, pageInfo{Quick: true, Seconds: 42.26})
+	if s, q := renderInfo(page); s != 42.3 || !q {
+		t.Errorf("renderInfo = %v, %v", s, q)
+	}
+	if f := firstFigure(page); f != "data:image/png;base64,ABCD" {
+		t.Errorf("firstFigure = %q", f)
 	}
 }
 

@@ -23,6 +23,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/slowai-go/course/slowai/backend"
 	"github.com/slowai-go/course/slowai/lesson"
 	"github.com/slowai-go/course/slowai/safefile"
 )
@@ -37,11 +38,8 @@ var (
 	flagKernel    = flag.String("kernel", "gonb", "Jupyter kernel name")
 	flagJupyter   = flag.String("jupyter", "", "jupyter command (default: $JUPYTER, else /usr/bin/jupyter if present, else jupyter on PATH)")
 	flagKeep      = flag.Bool("keep", false, "keep the executed notebooks and nbconvert logs in a temporary folder and print where")
+	flagReadme    = flag.String("readme", "", "do not render: rewrite the lesson table of this README file from notebooks/lessons.tsv")
 )
-
-// mathJaxURL is where pages load MathJax from: formulas need a network connection to be typeset,
-// and read as TeX source without one; everything else in a page is inline.
-const mathJaxURL = "https://cdnjs.cloudflare.com/ajax/libs/mathjax/2.7.7/latest.js?config=TeX-AMS_CHTML-full,Safe"
 
 // lessonNameRe matches the notebooks that are lessons: two digits, an optional suffix, an underscore.
 var lessonNameRe = regexp.MustCompile(`^[0-9]{2}[0-9a-z]*_[A-Za-z0-9_.-]*\.ipynb$`)
@@ -49,9 +47,12 @@ var lessonNameRe = regexp.MustCompile(`^[0-9]{2}[0-9a-z]*_[A-Za-z0-9_.-]*\.ipynb
 func main() {
 	flag.Parse()
 	var err error
-	if *flagCheck {
+	switch {
+	case *flagReadme != "":
+		err = updateReadme(*flagReadme)
+	case *flagCheck:
 		err = check()
-	} else {
+	default:
 		err = renderAll()
 	}
 	if err != nil {
@@ -81,6 +82,13 @@ func listNotebooks(dir, filter string) ([]string, error) {
 	}
 	sort.Strings(names)
 	return names, nil
+}
+
+// engineNote names the engine the notebooks' cells pick (they run with this process's
+// environment) for the page footer, e.g. "onnx engine: ONNX Runtime CPU library installed, ...".
+func engineNote() string {
+	engine, why := backend.Choice()
+	return engine + " engine (" + why + ")"
 }
 
 func stem(name string) string { return strings.TrimSuffix(name, ".ipynb") }
@@ -146,6 +154,7 @@ type renderResult struct{ images int }
 // The page is written even when a cell failed, so the error can be read in context.
 func renderOne(jupyter string, env []string, name, css string) (renderResult, error) {
 	var res renderResult
+	start := time.Now()
 	src := filepath.Join(*flagNotebooks, name)
 	raw, err := os.ReadFile(src)
 	if err != nil {
@@ -193,7 +202,7 @@ func renderOne(jupyter string, env []string, name, css string) (renderResult, er
 
 	// 2. Convert the executed notebook to HTML (images are already inline data: URIs).
 	err = runLogged(env, filepath.Join(tmp, "html.log"), 5*time.Minute, jupyter, "nbconvert",
-		"--to", "html", "--HTMLExporter.mathjax_url="+mathJaxURL,
+		"--to", "html",
 		"--output-dir", tmp, "--output", stem(name), executed)
 	if err != nil {
 		return res, fmt.Errorf("converting to HTML: %w", err)
@@ -202,8 +211,13 @@ func renderOne(jupyter string, env []string, name, css string) (renderResult, er
 	if err != nil {
 		return res, fmt.Errorf("nbconvert wrote no HTML: %w", err)
 	}
+	typeset, err := typesetMath(string(page), *flagKatex)
+	if err != nil {
+		return res, fmt.Errorf("formulas: %w", err)
+	}
 	title, _ := nb.titleAndSummary()
-	final := postProcess(string(page), pageInfo{Title: title, CSS: css, Errors: len(cellErrs), Quick: lesson.Quick()})
+	final := postProcess(typeset, pageInfo{Title: title, CSS: css, Errors: len(cellErrs), Quick: lesson.Quick(),
+		Engine: engineNote(), Seconds: time.Since(start).Seconds()})
 	if err := writeFileAtomic(filepath.Join(*flagOut, stem(name)+".html"), []byte(final)); err != nil {
 		return res, err
 	}
@@ -222,31 +236,49 @@ func renderOne(jupyter string, env []string, name, css string) (renderResult, er
 	return res, nil
 }
 
-// writeIndex builds lessons/index.html from every notebook that has a page.
+// writeIndex builds lessons/index.html, the course's front page, from the lesson table: every
+// lesson with its page (or as still to be written), grouped by part.
 func writeIndex(css string) error {
+	lessons, err := readLessonTable(lessonTablePath())
+	if err != nil {
+		return err
+	}
 	names, err := listNotebooks(*flagNotebooks, "")
 	if err != nil {
 		return err
 	}
-	var entries []lessonEntry
-	for _, name := range names {
-		page, err := os.ReadFile(filepath.Join(*flagOut, stem(name)+".html"))
-		if err != nil {
-			continue // not rendered (yet)
-		}
-		raw, err := os.ReadFile(filepath.Join(*flagNotebooks, name))
-		if err != nil {
-			return err
-		}
-		nb, err := parseNotebook(name, raw)
-		if err != nil {
-			return err
-		}
-		title, summary := nb.titleAndSummary()
-		entries = append(entries, lessonEntry{Name: stem(name), Title: title, Summary: summary,
-			Failed: len(pageErrors(string(page))) > 0})
+	if missing := untabled(lessons, names); len(missing) > 0 {
+		return fmt.Errorf("%s does not list %s: add a row for each", lessonTablePath(), strings.Join(missing, ", "))
 	}
-	b, err := buildIndex(entries, css, lesson.Quick())
+	var entries []lessonEntry
+	partOf := map[string]string{}
+	for _, l := range lessons {
+		partOf[l.Stem] = l.Part
+		e := lessonEntry{Number: l.Number, Name: l.Stem, Title: l.Title, Written: notebookExists(l.Stem)}
+		if e.Written {
+			raw, err := os.ReadFile(filepath.Join(*flagNotebooks, l.Stem+".ipynb"))
+			if err != nil {
+				return err
+			}
+			nb, err := parseNotebook(l.Stem+".ipynb", raw)
+			if err != nil {
+				return err
+			}
+			title, summary := nb.titleAndSummary()
+			if title = titleNumRe.ReplaceAllString(title, ""); title != "" {
+				e.Title = title
+			}
+			e.Summary = summary
+		}
+		if page, err := os.ReadFile(filepath.Join(*flagOut, l.Stem+".html")); err == nil && e.Written {
+			e.Page = true
+			e.Failed = len(pageErrors(string(page))) > 0
+			e.Seconds, e.Quick = renderInfo(string(page))
+			e.Thumb = firstFigure(string(page))
+		}
+		entries = append(entries, e)
+	}
+	b, err := buildIndex(entries, courseParts, partOf, css)
 	if err != nil {
 		return err
 	}
@@ -298,6 +330,12 @@ func checkOne(name, index string, indexErr error) []string {
 		problems = append(problems, fmt.Sprintf("%d embedded image(s), slowai.min_images wants at least %d", n, min))
 	}
 	problems = append(problems, pageErrors(page)...)
+	for _, m := range findMath(page) {
+		problems = append(problems, fmt.Sprintf("formula left as TeX source: %.60s", page[m.Start:m.End]))
+	}
+	for _, r := range remoteRefs(page) {
+		problems = append(problems, fmt.Sprintf("loads a remote resource (the page must work offline): %s", r))
+	}
 	if !strings.Contains(page, `name="slowai-errors"`) {
 		problems = append(problems, "page was not produced by slowai/cmd/lessons (no slowai-errors meta tag)")
 	}

@@ -4,7 +4,7 @@
 //	go run ./slowai/cmd/sd weights            # download CompVis/stable-diffusion-v1-4 (make weights)
 //	go run ./slowai/cmd/sd parity -golden DIR # compare every component with golden reference data
 //
-// Benchmarks of the full-size models (workloads W4–W6) are Go benchmarks in the model packages:
+// Benchmarks of the full-size models are Go benchmarks in the model packages:
 // go test -bench . ./slowai/sd/unet/ ./slowai/sd/clip/ ./slowai/sd/vae/.
 package main
 

@@ -33,7 +33,7 @@ func TinyDir() (string, error) {
 func LessonDir() (dir string, real bool, note string, err error) {
 	if !lesson.Quick() {
 		if dir, err := hub.CachedDir(hub.DefaultRepo, "main"); err == nil {
-			return dir, true, fmt.Sprintf("Using the real %s weights from %s.", hub.DefaultRepo, dir), nil
+			return dir, true, fmt.Sprintf("Using the real %s weights from the Hugging Face cache.", hub.DefaultRepo), nil
 		}
 	}
 	if dir, err = TinyDir(); err != nil {
