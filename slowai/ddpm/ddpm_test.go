@@ -1,24 +1,25 @@
 package ddpm
 
 import (
-	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/gomlx/compute"
-	"github.com/gomlx/compute/dtypes"
-	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 
 	"github.com/slowai-go/course/slowai/backend"
 	"github.com/slowai-go/course/slowai/data"
 	"github.com/slowai-go/course/slowai/diffusion"
+	"github.com/slowai-go/course/slowai/learn"
 	"github.com/slowai-go/course/slowai/lesson"
 	"github.com/slowai-go/course/slowai/nn"
+	"github.com/slowai-go/course/slowai/nn/module"
 )
 
 // tinyConfig has every part of lesson 13's architecture (two levels, a channel change, a downsample
@@ -49,8 +50,6 @@ func goBackend(t testing.TB) compute.Backend {
 	return be
 }
 
-func shapeOf(dims []int) shapes.Shape { return shapes.Make(dtypes.Float32, dims...) }
-
 // TestParamCount checks lesson 13's U-Net has exactly 1,433,377 parameters, counted by hand from the architecture.
 func TestParamCount(t *testing.T) {
 	if got := DefaultConfig().NumParams(); got != 1433377 {
@@ -71,33 +70,25 @@ func TestParamCount(t *testing.T) {
 	}
 }
 
-// TestForwardUsesEveryParam builds the full forward pass and checks the output shape and that
-// each parameter in Specs is used exactly once.
-func TestForwardUsesEveryParam(t *testing.T) {
+// TestForward runs the full forward pass on random weights and checks the output's shape.
+func TestForward(t *testing.T) {
 	be := goBackend(t)
 	cfg := DefaultConfig()
-	specs := cfg.Specs()
-	var uses map[string]int
-	g := NewGraph(be, "w3")
-	var nodes []*Node
-	for _, s := range specs {
-		nodes = append(nodes, Parameter(g, s.Name, shapeOf(s.Shape)))
+	v := module.NewVarsOn("/unet", be)
+	if err := module.Randomize(v, NewUNet(cfg).Specs(), 1); err != nil {
+		t.Fatal(err)
 	}
-	p := NewParams(specs, nodes)
-	x := Parameter(g, "x", shapeOf([]int{2, 1, 32, 32}))
-	tt := Parameter(g, "t", shapeOf([]int{2}))
-	out := cfg.UNet(p, x, tt)
-	uses = p.Uses()
-	if got := out.Shape().Dimensions; !equalInts(got, []int{2, 1, 32, 32}) {
-		t.Fatalf("output shape %v, want [2 1 32 32]", got)
+	d, err := NewDenoiser(cfg, v)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, s := range specs {
-		if uses[s.Name] != 1 {
-			t.Errorf("parameter %s used %d times", s.Name, uses[s.Name])
-		}
+	defer d.Finalize()
+	out, err := d.Predict(make([]float32, 2*32*32), []int{3, 500})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if len(uses) != len(specs) {
-		t.Errorf("%d distinct parameters used, %d specs", len(uses), len(specs))
+	if len(out) != 2*32*32 {
+		t.Fatalf("output has %d values, want 2x1x32x32", len(out))
 	}
 }
 
@@ -165,149 +156,238 @@ func TestSubsampleMatchesStride(t *testing.T) {
 
 // TestLRSchedule checks warm-up, the cosine's midpoint and the floor.
 func TestLRSchedule(t *testing.T) {
-	c := TrainConfig{Steps: 1100, Warmup: 100, LR: 1, MinLRFrac: 0.1}.WithDefaults()
+	lr := TrainConfig{Steps: 1100, Warmup: 100, LR: 1, MinLRFrac: 0.1}.WithDefaults().LRSchedule()
 	cases := []struct {
 		step int
 		want float64
 	}{{50, 0.5}, {100, 1}, {600, 0.55}, {1100, 0.1}, {5000, 0.1}}
 	for _, cs := range cases {
-		if got := c.LRAt(cs.step); math.Abs(got-cs.want) > 1e-12 {
-			t.Errorf("LRAt(%d) = %v, want %v", cs.step, got, cs.want)
+		if got := lr(cs.step); math.Abs(got-cs.want) > 1e-12 {
+			t.Errorf("LR at step %d = %v, want %v", cs.step, got, cs.want)
 		}
 	}
 }
 
-// TestTrainingLearns trains the tiny U-Net on squares: the loss must fall well below the ~1 of
-// predicting zero noise.
-func TestTrainingLearns(t *testing.T) {
-	be := goBackend(t)
-	tr, err := NewTrainer(be, tinyConfig(), TrainConfig{Steps: 60, BatchSize: 16, LR: 1e-2, Seed: 3}, tinyData(64))
+// TestNoising checks the training step's inputs: x_t = √ᾱ_t·x_0 + √(1-ᾱ_t)·ε for the t and ε it
+// drew, t in [0, T), the target is ε, and the draws come from the generator only.
+func TestNoising(t *testing.T) {
+	sched := diffusion.CosineSchedule(50, 0.008)
+	b := &data.Batch{N: 3, C: 1, H: 2, W: 2, X: make([]float32, 12), Y: make([]int32, 3), Index: []int{0, 1, 2}}
+	for i := range b.X {
+		b.X[i] = float32(i%5)/2 - 1
+	}
+	prep := Noising(sched)
+	got, err := prep(b, rand.New(rand.NewPCG(4, 5)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tr.Finalize()
-	if err := tr.Run(RunOptions{}); err != nil {
+	again, _ := prep(b, rand.New(rand.NewPCG(4, 5)))
+	xt := tensors.MustCopyFlatData[float32](got.Inputs[0])
+	ts := tensors.MustCopyFlatData[float32](got.Inputs[1])
+	eps := tensors.MustCopyFlatData[float32](got.Targets[0])
+	if !slices.Equal(xt, tensors.MustCopyFlatData[float32](again.Inputs[0])) {
+		t.Fatal("the same generator state gave different x_t")
+	}
+	if dims := got.Inputs[0].Shape().Dimensions; !slices.Equal(dims, []int{3, 1, 2, 2}) || len(ts) != 3 || len(eps) != 12 {
+		t.Fatalf("x_t %v, %d timesteps, %d noise values", dims, len(ts), len(eps))
+	}
+	for i := range xt {
+		tt := int(ts[i/4])
+		if tt < 0 || tt >= 50 || float32(tt) != ts[i/4] {
+			t.Fatalf("timestep %v outside [0, 50)", ts[i/4])
+		}
+		ab := sched.AlphaBar(tt)
+		want := math.Sqrt(ab)*float64(b.X[i]) + math.Sqrt(1-ab)*float64(eps[i])
+		if math.Abs(float64(xt[i])-want) > 1e-5 {
+			t.Fatalf("x_t[%d] = %v, want %v (t = %d)", i, xt[i], want, tt)
+		}
+	}
+}
+
+// TestTrainingLearns trains the tiny U-Net on squares through the Learner: the loss must fall well
+// below the ~1 of predicting zero noise.
+func TestTrainingLearns(t *testing.T) {
+	be := goBackend(t)
+	l, err := NewLearner(be, tinyConfig(), TrainConfig{Steps: 60, BatchSize: 16, LR: 1e-2, Seed: 3}, tinyData(64))
+	if err != nil {
 		t.Fatal(err)
 	}
-	first := mean(tr.Losses[:10])
-	last := mean(tr.Losses[len(tr.Losses)-10:])
+	defer l.Close()
+	if err := TrainSteps(l, 60); err != nil {
+		t.Fatal(err)
+	}
+	losses := Losses(l)
+	if len(losses) != 60 || l.Step != 60 {
+		t.Fatalf("%d losses after %d steps, want 60", len(losses), l.Step)
+	}
+	first, last := mean(losses[:10]), mean(losses[len(losses)-10:])
 	t.Logf("loss first 10 steps %.3f, last 10 %.3f", first, last)
 	if !(last < 0.6*first) || !(last < 0.6) {
 		t.Fatalf("loss did not fall: first %.3f, last %.3f", first, last)
 	}
 }
 
+// TestStepUpdatesEveryParam: one AdamW step moves every weight (so the forward pass uses every
+// declared parameter) and the EMA follows with decay EMADecay(1) = 2/11.
+func TestStepUpdatesEveryParam(t *testing.T) {
+	be := goBackend(t)
+	l, err := NewLearner(be, tinyConfig(), TrainConfig{Steps: 10, BatchSize: 8, Seed: 2}, tinyData(16))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	specs := NewUNet(tinyConfig()).Specs().List()
+	before := map[string][]float32{}
+	for _, sp := range specs {
+		before[sp.Name], _ = module.Values(l.Vars, sp.Name)
+	}
+	if err := TrainSteps(l, 1); err != nil {
+		t.Fatal(err)
+	}
+	for _, sp := range specs {
+		after, _ := module.Values(l.Vars, sp.Name)
+		ema, _ := module.Values(l.EMAVars(), sp.Name)
+		moved := 0
+		for i := range after {
+			if after[i] != before[sp.Name][i] {
+				moved++
+			}
+			want := float64(before[sp.Name][i])*2/11 + float64(after[i])*9/11
+			if math.Abs(float64(ema[i])-want) > 1e-6 {
+				t.Fatalf("%s[%d]: EMA %v, want %v", sp.Name, i, ema[i], want)
+			}
+		}
+		if moved < len(after)/2 {
+			t.Errorf("%s: the first step moved %d of %d values", sp.Name, moved, len(after))
+		}
+	}
+}
+
 // TestSameSeedSameRun: two runs from one seed give bit-identical losses and weights; another seed differs.
 func TestSameSeedSameRun(t *testing.T) {
 	be := goBackend(t)
-	run := func(seed uint64) ([]float64, [][]float32) {
-		tr, err := NewTrainer(be, tinyConfig(), TrainConfig{Steps: 4, BatchSize: 8, Seed: seed}, tinyData(32))
+	run := func(seed uint64) ([]float64, []float32) {
+		l, err := NewLearner(be, tinyConfig(), TrainConfig{Steps: 4, BatchSize: 8, Seed: seed}, tinyData(32))
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer tr.Finalize()
-		if err := tr.Run(RunOptions{}); err != nil {
+		defer l.Close()
+		if err := TrainSteps(l, 4); err != nil {
 			t.Fatal(err)
 		}
-		w, err := tr.Weights()
+		w, err := module.Values(l.Vars, "up.0.res.conv1.weight")
 		if err != nil {
 			t.Fatal(err)
 		}
-		return tr.Losses, w
+		return Losses(l), w
 	}
 	l1, w1 := run(7)
 	l2, w2 := run(7)
 	l3, _ := run(8)
-	for i := range l1 {
-		if l1[i] != l2[i] {
-			t.Fatalf("step %d: losses %v vs %v from the same seed", i, l1[i], l2[i])
-		}
-	}
-	for i := range w1 {
-		for j := range w1[i] {
-			if w1[i][j] != w2[i][j] {
-				t.Fatalf("weight %d[%d] differs between runs from the same seed", i, j)
-			}
-		}
+	if !slices.Equal(l1, l2) || !slices.Equal(w1, w2) {
+		t.Fatalf("the same seed gave losses %v and %v", l1, l2)
 	}
 	if l1[0] == l3[0] {
 		t.Fatalf("seeds 7 and 8 gave the same first loss %v", l1[0])
 	}
 }
 
-// TestCheckpointResume: stopping after 3 steps, saving, loading and resuming for 3 more gives the
-// same losses and weights as 6 uninterrupted steps; a weights-only file loads back exactly.
+// allValues copies every variable of the Learner's store (weights, AdamW moments, EMA).
+func allValues(t *testing.T, l *learn.Learner) map[string][]float32 {
+	out := map[string][]float32{}
+	for v := range l.Vars.Store.IterVariables() {
+		out[v.Path()] = tensors.MustCopyFlatData[float32](v.MustValue())
+	}
+	return out
+}
+
+// TestCheckpointResume: stopping after 3 steps, saving, resuming in a new Learner from the file
+// and running 3 more gives the same losses, weights, moments and EMA as 6 uninterrupted steps;
+// the exported weights file loads back to the same EMA and samples the same.
 func TestCheckpointResume(t *testing.T) {
 	be := goBackend(t)
 	ds := tinyData(20) // 20 images, batch 8: the resume point falls inside an epoch
 	tc := TrainConfig{Steps: 6, BatchSize: 8, Seed: 11}
-	full, err := NewTrainer(be, tinyConfig(), tc, ds)
+	full, err := NewLearner(be, tinyConfig(), tc, ds)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer full.Finalize()
-	if err := full.Run(RunOptions{}); err != nil {
+	defer full.Close()
+	if err := TrainSteps(full, 6); err != nil {
 		t.Fatal(err)
 	}
 
 	path := filepath.Join(t.TempDir(), "ck.safetensors")
-	half, err := NewTrainer(be, tinyConfig(), tc, ds)
+	half, err := NewLearner(be, tinyConfig(), tc, ds)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer half.Finalize()
-	if err := half.Run(RunOptions{CheckpointPath: path, CheckpointEvery: 100, MaxSteps: 3}); err != nil {
+	defer half.Close()
+	if err := TrainSteps(half, 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := half.Save(path, Meta(tinyConfig(), tc)); err != nil {
 		t.Fatal(err)
 	}
 	ck, err := LoadCheckpoint(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ck.Step != 3 || len(ck.Losses()) != 3 || ck.M == nil || ck.EMA == nil {
-		t.Fatalf("checkpoint: step %d, %d losses, moments %v, ema %v", ck.Step, len(ck.Losses()), ck.M != nil, ck.EMA != nil)
+	if ck.Step != 3 || len(ck.Losses()) != 3 || ck.Train.Seed != 11 {
+		t.Fatalf("checkpoint: step %d, %d losses, train %+v", ck.Step, len(ck.Losses()), ck.Train)
 	}
-	res, err := Resume(be, ck, ds, 6)
+	res, _, _, err := ResumeLearner(be, path, ds, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer res.Finalize()
-	if err := res.Run(RunOptions{}); err != nil {
+	defer res.Close()
+	if err := TrainSteps(res, 6); err != nil {
 		t.Fatal(err)
 	}
-	for i := range full.Losses {
-		if full.Losses[i] != res.Losses[i] {
-			t.Fatalf("step %d: uninterrupted loss %v, resumed %v", i+1, full.Losses[i], res.Losses[i])
-		}
+	if !slices.Equal(Losses(full), Losses(res)) {
+		t.Fatalf("uninterrupted losses %v, resumed %v", Losses(full), Losses(res))
 	}
-	wf, _ := full.Weights()
-	wr, _ := res.Weights()
-	ef, _ := full.EMAWeights()
-	er, _ := res.EMAWeights()
-	for i := range wf {
-		for j := range wf[i] {
-			if wf[i][j] != wr[i][j] || ef[i][j] != er[i][j] {
-				t.Fatalf("param %d[%d]: uninterrupted %v (ema %v), resumed %v (ema %v)", i, j, wf[i][j], ef[i][j], wr[i][j], er[i][j])
-			}
+	want, got := allValues(t, full), allValues(t, res)
+	if len(want) != len(got) {
+		t.Fatalf("%d variables vs %d", len(want), len(got))
+	}
+	for name, w := range want {
+		if !slices.Equal(w, got[name]) {
+			t.Fatalf("%s differs between the uninterrupted and the resumed run", name)
 		}
 	}
 
+	// Export the EMA as a weights file; both files give the same denoiser.
 	small := filepath.Join(t.TempDir(), "w.safetensors")
-	if err := SaveWeights(small, tinyConfig(), ef, res.Losses, map[string]string{"step": "6"}); err != nil {
+	if err := SaveWeights(small, tinyConfig(), res.EMAVars(), Losses(res), map[string]string{"step": "6"}); err != nil {
 		t.Fatal(err)
 	}
 	ck2, err := LoadCheckpoint(small)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ck2.EMA != nil || ck2.M != nil || ck2.Step != 6 || len(ck2.Losses()) != 6 {
-		t.Fatalf("weights-only file: ema %v, moments %v, step %d, %d losses", ck2.EMA != nil, ck2.M != nil, ck2.Step, len(ck2.Losses()))
+	if ck2.Step != 6 || len(ck2.Losses()) != 6 {
+		t.Fatalf("weights file: step %d, %d losses", ck2.Step, len(ck2.Losses()))
 	}
-	for i := range ef {
-		for j := range ef[i] {
-			if ck2.Best()[i][j] != ef[i][j] {
-				t.Fatalf("weights-only file changed param %d[%d]", i, j)
-			}
+	resPath := filepath.Join(t.TempDir(), "res.safetensors")
+	if err := res.Save(resPath, Meta(tinyConfig(), tc)); err != nil {
+		t.Fatal(err)
+	}
+	var outs [][]float32
+	for _, p := range []string{small, resPath} {
+		d, _, err := LoadDenoiser(be, p)
+		if err != nil {
+			t.Fatal(err)
 		}
+		o, err := d.Predict(make([]float32, 64), []int{7})
+		d.Finalize()
+		if err != nil {
+			t.Fatal(err)
+		}
+		outs = append(outs, o)
+	}
+	if !slices.Equal(outs[0], outs[1]) {
+		t.Fatal("the weights file and the training checkpoint predict differently")
 	}
 }
 
@@ -317,7 +397,11 @@ func TestCheckpointResume(t *testing.T) {
 func TestSampleShapesAndRange(t *testing.T) {
 	be := goBackend(t)
 	cfg := tinyConfig()
-	d, err := NewDenoiser(be, cfg, cfg.Init(1))
+	v := module.NewVarsOn("/unet", be)
+	if err := module.Randomize(v, NewUNet(cfg).Specs(), 1); err != nil {
+		t.Fatal(err)
+	}
+	d, err := NewDenoiser(cfg, v)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -343,7 +427,7 @@ func TestSampleShapesAndRange(t *testing.T) {
 			}
 		}
 	}
-	if want := []int{0, 4, 9}; !equalInts(traj.Steps, want) || len(traj.X[0]) != 2*64 {
+	if want := []int{0, 4, 9}; !slices.Equal(traj.Steps, want) || len(traj.X[0]) != 2*64 {
 		t.Fatalf("trajectory steps %v (want %v), frame size %d", traj.Steps, want, len(traj.X[0]))
 	}
 	u := ToUnit([][]float32{a[0]}, 8, 6, 6)
@@ -406,8 +490,12 @@ func TestCommittedDenoiser(t *testing.T) {
 	if ck.Config.NumParams() != 1433377 {
 		t.Fatalf("committed checkpoint has %d parameters", ck.Config.NumParams())
 	}
-	tr := &Trainer{Config: ck.Config, ds: ds.Subset(8)}
-	x0 := tr.nextBatch(8)
+	dl, err := Loader(ck.Config, ds.Subset(8), 8, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := dl.Next()
+	x0 := b.X
 	sched, err := ck.Config.NoiseSchedule()
 	if err != nil {
 		t.Fatal(err)
@@ -436,32 +524,33 @@ func TestCommittedDenoiser(t *testing.T) {
 	}
 }
 
-// TestLoadCheckpointRefusesDamage: a NaN weight or a corrupt noise-generator state is refused at
-// load time, and the error names the file and what is wrong (the tensor, the "rng" field).
-func TestLoadCheckpointRefusesDamage(t *testing.T) {
+// TestLoadRefusesDamage: a NaN weight is refused at load time, and the error names the file and
+// the tensor.
+func TestLoadRefusesDamage(t *testing.T) {
+	be := goBackend(t)
 	cfg := tinyConfig()
-	specs := cfg.Specs()
-	weights := make([][]float32, len(specs))
-	for i, s := range specs {
-		weights[i] = make([]float32, s.Size())
+	v := module.NewVarsOn("/unet", be)
+	specs := NewUNet(cfg).Specs().List()
+	for _, sp := range specs {
+		if err := module.SetValues(v, sp, nil); err != nil {
+			t.Fatal(err)
+		}
 	}
-	dir := t.TempDir()
-	good := filepath.Join(dir, "good.safetensors")
-	if err := SaveWeights(good, cfg, weights, nil, map[string]string{"rng": "zz"}); err != nil {
+	sp := specs[4]
+	if sp.Name != "conv_in.weight" {
+		t.Fatalf("spec 4 is %s", sp.Name)
+	}
+	bad := make([]float32, 8*9) // [8, 1, 3, 3] in the tiny config
+	bad[5] = float32(math.NaN())
+	if err := module.SetValues(v, sp, bad); err != nil {
 		t.Fatal(err)
 	}
-	_, err := LoadCheckpoint(good)
-	if err == nil || !strings.Contains(err.Error(), good) || !strings.Contains(err.Error(), `"rng"`) {
-		t.Errorf("corrupt rng: error %v, want it to name %s and the \"rng\" field", err, good)
-	}
-	weights[2][1] = float32(math.NaN())
-	nan := filepath.Join(dir, "nan.safetensors")
-	if err := SaveWeights(nan, cfg, weights, nil, nil); err != nil {
+	path := filepath.Join(t.TempDir(), "nan.safetensors")
+	if err := SaveWeights(path, cfg, v, nil, nil); err != nil {
 		t.Fatal(err)
 	}
-	_, err = LoadCheckpoint(nan)
-	want := fmt.Sprintf("tensor %q", specs[2].Name)
-	if err == nil || !strings.Contains(err.Error(), nan) || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "NaN") {
-		t.Errorf("NaN weight: error %v, want it to name %s, %s and NaN", err, nan, want)
+	_, _, err := LoadDenoiser(be, path)
+	if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), `"conv_in.weight"`) || !strings.Contains(err.Error(), "NaN") {
+		t.Errorf("NaN weight: error %v, want it to name %s, \"conv_in.weight\" and NaN", err, path)
 	}
 }

@@ -1,39 +1,44 @@
 package ddpm
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/gomlx/compute"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
 
 	"github.com/slowai-go/course/slowai/diffusion"
+	"github.com/slowai-go/course/slowai/nn/module"
 )
 
-// Denoiser is a trained U-Net ready to predict noise: the weights live on the backend and the
-// forward pass is compiled once per batch size.
+// Denoiser is a trained U-Net ready to predict noise: it reads its weights from Vars (a loaded
+// file's, or a Learner's EMAVars) and compiles the forward pass once per batch size.
 type Denoiser struct {
 	Config Config
-	be     compute.Backend
-	specs  []ParamSpec
-	params []*tensors.Tensor
-	exec   *Exec
+	Vars   module.Vars
+	unet   *UNet
+	exec   *model.Exec
 }
 
-// NewDenoiser puts weights (Specs order) on the backend.
-func NewDenoiser(be compute.Backend, cfg Config, weights [][]float32) (*Denoiser, error) {
+// NewDenoiser predicts noise with the weights of cfg's network in v, which must say its Backend.
+func NewDenoiser(cfg Config, v module.Vars) (*Denoiser, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	specs := cfg.Specs()
-	params, err := toTensors(specs, weights)
-	if err != nil {
-		return nil, err
+	if v.Backend == nil || v.Store == nil {
+		return nil, errors.New("ddpm.NewDenoiser: Vars need a Store and a Backend (module.NewVarsOn)")
 	}
-	d := &Denoiser{Config: cfg, be: be, specs: specs, params: params}
-	d.exec, err = NewExec(be, func(g *Graph, in []*Node) *Node {
-		n := len(specs)
-		return cfg.UNet(NewParams(specs, in[:n]), in[n], in[n+1])
+	d := &Denoiser{Config: cfg, Vars: v, unet: NewUNet(cfg)}
+	for _, sp := range d.unet.Specs().List() {
+		if v.Variable(sp.Name) == nil {
+			return nil, fmt.Errorf("ddpm.NewDenoiser: no weights for %q under %q", sp.Name, v.Prefix)
+		}
+	}
+	var err error
+	d.exec, err = model.NewExec(v.Backend, v.Store, func(_ *model.Scope, x, t *Node) *Node {
+		return d.unet.Apply(d.Vars, x, t)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("ddpm: building the denoiser: %w", err)
@@ -41,13 +46,26 @@ func NewDenoiser(be compute.Backend, cfg Config, weights [][]float32) (*Denoiser
 	return d, nil
 }
 
-// LoadDenoiser reads a checkpoint and returns a Denoiser over its best weights (the EMA if saved).
+// LoadDenoiser reads a weights file or a training checkpoint (its EMA) onto be.
 func LoadDenoiser(be compute.Backend, path string) (*Denoiser, *Checkpoint, error) {
+	return loadDenoiser(be, path, false)
+}
+
+// LoadRawDenoiser is LoadDenoiser with a training checkpoint's raw weights instead of the EMA.
+func LoadRawDenoiser(be compute.Backend, path string) (*Denoiser, *Checkpoint, error) {
+	return loadDenoiser(be, path, true)
+}
+
+func loadDenoiser(be compute.Backend, path string, raw bool) (*Denoiser, *Checkpoint, error) {
 	ck, err := LoadCheckpoint(path)
 	if err != nil {
 		return nil, nil, err
 	}
-	d, err := NewDenoiser(be, ck.Config, ck.Best())
+	v := module.NewVarsOn("/unet", be)
+	if err := LoadWeights(v, path, ck.Config, raw); err != nil {
+		return nil, nil, err
+	}
+	d, err := NewDenoiser(ck.Config, v)
 	return d, ck, err
 }
 
@@ -63,12 +81,7 @@ func (d *Denoiser) Predict(x []float32, t []int) ([]float32, error) {
 	for i, v := range t {
 		tf[i] = float32(v)
 	}
-	args := make([]any, 0, len(d.params)+2)
-	for _, p := range d.params {
-		args = append(args, p)
-	}
-	args = append(args, tensors.FromFlatDataAndDimensions(x, b, c, s, s), tensors.FromFlatDataAndDimensions(tf, b))
-	out, err := d.exec.Call(args...)
+	out, err := d.exec.Exec(tensors.FromFlatDataAndDimensions(x, b, c, s, s), tensors.FromFlatDataAndDimensions(tf, b))
 	if err != nil {
 		return nil, fmt.Errorf("ddpm: denoiser forward: %w", err)
 	}
@@ -157,13 +170,8 @@ func (d *Denoiser) Sample(opt SampleOptions) ([][]float32, *Trajectory, error) {
 	return images, traj, nil
 }
 
-// Finalize frees the weights and the compiled graph.
-func (d *Denoiser) Finalize() {
-	d.exec.Finalize()
-	for _, p := range d.params {
-		p.FinalizeAll()
-	}
-}
+// Finalize frees the compiled graph (the weights stay in Vars).
+func (d *Denoiser) Finalize() { d.exec.Finalize() }
 
 // ToUnit maps images from [-1, 1] to [0, 1] (clipping), and crops each to the centre h x w,
 // undoing the padding added for training. It is what a classifier or a picture wants.

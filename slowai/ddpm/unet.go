@@ -1,24 +1,23 @@
 // Package ddpm is lesson 13's denoiser: the small noise-predicting U-Net, its
-// AdamW training on Fashion-MNIST with the ε-MSE objective, checkpoints and sampling.
+// training on Fashion-MNIST with the ε-MSE objective through learn.Learner, and sampling.
 //
-// The network is a plain function from graph nodes to graph nodes (UNet) over a named set of
-// parameters (Params). The names follow the PyTorch module tree one would write for it
-// ("down.1.res.conv1.weight"), and the weights keep PyTorch's layouts (Conv2d [out, in, kh, kw],
-// Linear [out, in]), so a checkpoint is a flat name → tensor map and loading it is a lookup.
+// The network is declared on module.Specs from its Config (UNet), with the names of the PyTorch
+// module tree one would write for it ("down.1.res.conv1.weight") and PyTorch's layouts (Conv2d
+// [out, in, kh, kw], Linear [out, in]); its weights live in module.Vars, so a checkpoint is a flat
+// name → tensor map and loading it is module.LoadFile.
 package ddpm
 
 import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"math/rand/v2"
-	"strings"
 
 	"github.com/gomlx/compute/dtypes"
 	. "github.com/gomlx/gomlx/core/graph"
-	"github.com/gomlx/gomlx/support/exceptions"
 
 	"github.com/slowai-go/course/slowai/nn"
+	"github.com/slowai-go/course/slowai/nn/blocks"
+	"github.com/slowai-go/course/slowai/nn/module"
 )
 
 // Config is the U-Net's architecture. DefaultConfig is lesson 13's; smaller ones keep tests fast.
@@ -67,165 +66,69 @@ func (c Config) JSON() string {
 	return string(b)
 }
 
-// ParamSpec names one parameter tensor and its shape.
-type ParamSpec struct {
-	Name  string
-	Shape []int
-}
-
-// Size is the number of values in the parameter.
-func (p ParamSpec) Size() int {
-	n := 1
-	for _, d := range p.Shape {
-		n *= d
-	}
-	return n
-}
-
-// kind tells Init how to initialise a parameter: GroupNorm scales start at 1 and shifts at 0.
-func (p ParamSpec) kind() string {
-	if len(p.Shape) == 1 && strings.Contains(p.Name, "norm") {
-		if strings.HasSuffix(p.Name, ".weight") {
-			return "one"
-		}
-		return "zero"
-	}
-	return "uniform"
-}
-
-// Specs lists the parameters of the network in the order UNet uses them.
-func (c Config) Specs() []ParamSpec {
-	var s []ParamSpec
-	add := func(name string, shape ...int) { s = append(s, ParamSpec{name, shape}) }
-	linear := func(name string, in, out int) {
-		add(name+".weight", out, in)
-		add(name+".bias", out)
-	}
-	conv := func(name string, in, out, k int) {
-		add(name+".weight", out, in, k, k)
-		add(name+".bias", out)
-	}
-	norm := func(name string, ch int) {
-		add(name+".weight", ch)
-		add(name+".bias", ch)
-	}
-	res := func(name string, ci, co int) {
-		norm(name+".norm1", ci)
-		conv(name+".conv1", ci, co, 3)
-		linear(name+".time_proj", c.EmbDim, co)
-		norm(name+".norm2", co)
-		conv(name+".conv2", co, co, 3)
-		if ci != co {
-			conv(name+".skip", ci, co, 1)
-		}
-	}
-	linear("time_mlp.linear1", c.EmbDim, c.EmbDim)
-	linear("time_mlp.linear2", c.EmbDim, c.EmbDim)
-	conv("conv_in", c.InChannels, c.Channels[0], 3)
-	ch := c.Channels[0]
-	for i, co := range c.Channels {
-		res(fmt.Sprintf("down.%d.res", i), ch, co)
-		ch = co
-		if i < len(c.Channels)-1 {
-			conv(fmt.Sprintf("down.%d.downsample", i), co, co, 3)
-		}
-	}
-	res("mid.res", ch, ch)
-	for j := range c.Channels {
-		lvl := c.Channels[len(c.Channels)-1-j]
-		res(fmt.Sprintf("up.%d.res", j), ch+lvl, lvl)
-		ch = lvl
-	}
-	norm("norm_out", ch)
-	conv("conv_out", ch, c.InChannels, 3)
-	return s
-}
+// Specs lists the parameters of the network in the order UNet declares them.
+func (c Config) Specs() []module.Spec { return NewUNet(c).Specs().List() }
 
 // NumParams is the total number of parameter values.
-func (c Config) NumParams() int {
-	n := 0
-	for _, p := range c.Specs() {
-		n += p.Size()
-	}
-	return n
+func (c Config) NumParams() int { return int(NewUNet(c).Specs().NumParams()) }
+
+// resOpts configure blocks.ResBlock as this U-Net's block: GroupNorm(Groups, eps 1e-5), SiLU,
+// conv3x3, + time projection (of the time MLP's output as is), GroupNorm, SiLU, conv3x3, plus the
+// input (through a 1x1 conv when the channel count changes); the projection and the 1x1 conv
+// keep this package's names, time_proj and skip.
+func (c Config) resOpts() blocks.ResOpts {
+	return blocks.ResOpts{SkipTimeAct: true, Groups: c.Groups, Eps: 1e-5,
+		Names: blocks.ResNames{TimeProj: "time_proj", Shortcut: "skip"}}
 }
 
-// Init draws initial weights from seed the way PyTorch initialises its layers by default: conv
-// and linear weights and biases uniform in ±1/sqrt(fan_in), GroupNorm scale 1 and shift 0.
-// The result is ordered like Specs.
-func (c Config) Init(seed uint64) [][]float32 {
-	rng := rand.New(rand.NewPCG(seed, 0xdd9))
-	specs := c.Specs()
-	out := make([][]float32, len(specs))
-	fanIn := 0
-	for i, p := range specs {
-		v := make([]float32, p.Size())
-		switch p.kind() {
-		case "one":
-			for j := range v {
-				v[j] = 1
-			}
-		case "zero":
-		default:
-			if len(p.Shape) > 1 { // a weight: the bias that follows shares its fan-in
-				fanIn = p.Size() / p.Shape[0]
-			}
-			bound := 1 / math.Sqrt(float64(fanIn))
-			for j := range v {
-				v[j] = float32((2*rng.Float64() - 1) * bound)
-			}
-		}
-		out[i] = v
-	}
-	return out
+// UNet is the denoiser's network declared from a Config: a learn.Model whose inputs are x_t
+// [B, InChannels, Size, Size] and the timesteps t [B].
+type UNet struct {
+	Config       Config
+	specs        *module.Specs
+	time1, time2 module.Linear
+	convIn       module.Conv2D
+	down         []blocks.ResBlock
+	downsample   []module.Conv2D
+	mid          blocks.ResBlock
+	up           []blocks.ResBlock
+	normOut      module.GroupNorm
+	convOut      module.Conv2D
 }
 
-// Params gives the network its parameter nodes by name. It remembers which were used so that a
-// test can check the forward pass touches every parameter exactly as Specs lists them.
-type Params struct {
-	nodes map[string]*Node
-	used  map[string]int
-}
-
-// NewParams pairs parameter nodes with the specs they were made from, checking shapes.
-func NewParams(specs []ParamSpec, nodes []*Node) *Params {
-	if len(specs) != len(nodes) {
-		exceptions.Panicf("ddpm: %d parameter nodes for %d specs", len(nodes), len(specs))
-	}
-	p := &Params{nodes: map[string]*Node{}, used: map[string]int{}}
-	for i, s := range specs {
-		if got := nodes[i].Shape().Dimensions; !equalInts(got, s.Shape) {
-			exceptions.Panicf("ddpm: parameter %q has shape %v, expected %v", s.Name, got, s.Shape)
-		}
-		p.nodes[s.Name] = nodes[i]
-	}
-	return p
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
+// NewUNet declares the network's parameters. The config must be valid (Config.Validate).
+func NewUNet(c Config) *UNet {
+	s := &module.Specs{}
+	same := nn.ConvOpts{Padding: nn.Pair(1)}
+	u := &UNet{Config: c, specs: s}
+	u.time1 = module.NewLinear(s, "time_mlp.linear1", c.EmbDim, c.EmbDim, true)
+	u.time2 = module.NewLinear(s, "time_mlp.linear2", c.EmbDim, c.EmbDim, true)
+	u.convIn = module.NewConv2D(s, "conv_in", c.InChannels, c.Channels[0], 3, same)
+	ch := c.Channels[0]
+	for i, co := range c.Channels {
+		u.down = append(u.down, blocks.NewResBlock(s, fmt.Sprintf("down.%d.res", i), ch, co, c.EmbDim, c.resOpts()))
+		ch = co
+		if i < len(c.Channels)-1 {
+			u.downsample = append(u.downsample, module.NewConv2D(s, fmt.Sprintf("down.%d.downsample", i), co, co, 3,
+				nn.ConvOpts{Stride: nn.Pair(2), Padding: nn.Pair(1)}))
 		}
 	}
-	return true
-}
-
-// Get returns the named parameter; a missing name is a bug in the network code.
-func (p *Params) Get(name string) *Node {
-	n, ok := p.nodes[name]
-	if !ok {
-		exceptions.Panicf("ddpm: no parameter %q", name)
+	u.mid = blocks.NewResBlock(s, "mid.res", ch, ch, c.EmbDim, c.resOpts())
+	for j := range c.Channels {
+		lvl := c.Channels[len(c.Channels)-1-j]
+		u.up = append(u.up, blocks.NewResBlock(s, fmt.Sprintf("up.%d.res", j), ch+lvl, lvl, c.EmbDim, c.resOpts()))
+		ch = lvl
 	}
-	p.used[name]++
-	return n
+	u.normOut = module.NewGroupNorm(s, "norm_out", c.Groups, ch, 1e-5)
+	u.convOut = module.NewConv2D(s, "conv_out", ch, c.InChannels, 3, same)
+	return u
 }
 
-// Uses returns how many times each parameter was fetched.
-func (p *Params) Uses() map[string]int { return p.used }
+// Specs are the network's parameters (learn.Model).
+func (u *UNet) Specs() *module.Specs { return u.specs }
+
+// Forward predicts the noise from inputs [x_t, t] (learn.Model).
+func (u *UNet) Forward(v module.Vars, inputs []*Node) *Node { return u.Apply(v, inputs[0], inputs[1]) }
 
 // TimestepEmbedding is the sinusoidal embedding of (float) timesteps t [B] → [B, dim]: the first
 // half sin(t·f_i), the second half cos(t·f_i), with f_i = exp(-i·ln(10000)/(dim/2)). Nearby
@@ -241,29 +144,14 @@ func TimestepEmbedding(t *Node, dim int) *Node {
 	return Concatenate([]*Node{Sin(arg), Cos(arg)}, -1)
 }
 
-// resBlock is GroupNorm, SiLU, conv3x3, + time projection, GroupNorm, SiLU, conv3x3, plus the
-// input (through a 1x1 conv when the channel count changes).
-func (c Config) resBlock(p *Params, name string, h, emb *Node, ci, co int) *Node {
-	same := nn.ConvOpts{Padding: nn.Pair(1)}
-	r := nn.GroupNorm(h, p.Get(name+".norm1.weight"), p.Get(name+".norm1.bias"), c.Groups, 1e-5)
-	r = nn.Conv2D(nn.SiLU(r), p.Get(name+".conv1.weight"), p.Get(name+".conv1.bias"), same)
-	tp := nn.Linear(emb, p.Get(name+".time_proj.weight"), p.Get(name+".time_proj.bias"))
-	r = Add(r, Reshape(tp, -1, co, 1, 1))
-	r = nn.GroupNorm(r, p.Get(name+".norm2.weight"), p.Get(name+".norm2.bias"), c.Groups, 1e-5)
-	r = nn.Conv2D(nn.SiLU(r), p.Get(name+".conv2.weight"), p.Get(name+".conv2.bias"), same)
-	if ci != co {
-		h = nn.Conv2D(h, p.Get(name+".skip.weight"), p.Get(name+".skip.bias"), nn.ConvOpts{})
+// downsampleApply is the 3x3 stride-2 conv that halves the resolution.
+func (u *UNet) downsampleApply(v module.Vars, i int, h *Node) *Node {
+	conv := u.downsample[i]
+	if !u.Config.SubsampleDown {
+		return conv.Apply(v, h)
 	}
-	return Add(r, h)
-}
-
-// downsample is the 3x3 stride-2 conv that halves the resolution.
-func (c Config) downsample(p *Params, name string, h *Node) *Node {
-	w, b := p.Get(name+".weight"), p.Get(name+".bias")
-	if !c.SubsampleDown {
-		return nn.Conv2D(h, w, b, nn.ConvOpts{Stride: nn.Pair(2), Padding: nn.Pair(1)})
-	}
-	return SubsampleEven(nn.Conv2D(h, w, b, nn.ConvOpts{Padding: nn.Pair(1)}))
+	conv.Opts.Stride = [2]int{}
+	return SubsampleEven(conv.Apply(v, h))
 }
 
 // SubsampleEven keeps the even rows and columns of x [B, C, H, W] (H, W even). It is written as a
@@ -278,36 +166,30 @@ func SubsampleEven(x *Node) *Node {
 	return ReduceSum(Mul(y, m), 3, 5)
 }
 
-// UNet predicts the noise in x [B, InChannels, Size, Size] at timesteps t [B] (float or int).
-func (c Config) UNet(p *Params, x, t *Node) *Node {
+// Apply predicts the noise in x [B, InChannels, Size, Size] at timesteps t [B] (float or int).
+func (u *UNet) Apply(v module.Vars, x, t *Node) *Node {
+	c := u.Config
 	emb := TimestepEmbedding(t, c.EmbDim)
-	emb = nn.Linear(emb, p.Get("time_mlp.linear1.weight"), p.Get("time_mlp.linear1.bias"))
-	emb = nn.Linear(nn.SiLU(emb), p.Get("time_mlp.linear2.weight"), p.Get("time_mlp.linear2.bias"))
+	emb = u.time2.Apply(v, nn.SiLU(u.time1.Apply(v, emb)))
 
-	h := nn.Conv2D(x, p.Get("conv_in.weight"), p.Get("conv_in.bias"), nn.ConvOpts{Padding: nn.Pair(1)})
-	ch := c.Channels[0]
+	h := u.convIn.Apply(v, x)
 	skips := make([]*Node, 0, len(c.Channels))
-	for i, co := range c.Channels {
-		h = c.resBlock(p, fmt.Sprintf("down.%d.res", i), h, emb, ch, co)
-		ch = co
+	for i := range c.Channels {
+		h = u.down[i].Apply(v, h, emb)
 		skips = append(skips, h)
 		if i < len(c.Channels)-1 {
-			h = c.downsample(p, fmt.Sprintf("down.%d.downsample", i), h)
+			h = u.downsampleApply(v, i, h)
 		}
 	}
-	h = c.resBlock(p, "mid.res", h, emb, ch, ch)
+	h = u.mid.Apply(v, h, emb)
 	for j := range c.Channels {
-		lvl := c.Channels[len(c.Channels)-1-j]
 		skip := skips[len(skips)-1-j]
 		if h.Shape().Dimensions[2] != skip.Shape().Dimensions[2] {
 			h = nn.UpsampleNearest2D(h, skip.Shape().Dimensions[2]/h.Shape().Dimensions[2])
 		}
-		h = Concatenate([]*Node{h, skip}, 1)
-		h = c.resBlock(p, fmt.Sprintf("up.%d.res", j), h, emb, ch+lvl, lvl)
-		ch = lvl
+		h = u.up[j].Apply(v, Concatenate([]*Node{h, skip}, 1), emb)
 	}
-	h = nn.GroupNorm(h, p.Get("norm_out.weight"), p.Get("norm_out.bias"), c.Groups, 1e-5)
-	return nn.Conv2D(nn.SiLU(h), p.Get("conv_out.weight"), p.Get("conv_out.bias"), nn.ConvOpts{Padding: nn.Pair(1)})
+	return u.convOut.Apply(v, nn.SiLU(u.normOut.Apply(v, h)))
 }
 
 // FLOPsPerImage is the multiply-add count ×2 of one forward pass (convs and linears only), the

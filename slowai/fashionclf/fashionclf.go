@@ -2,16 +2,16 @@
 // Lesson 13 uses it as a judge of generated images: a sampler that makes recognisable clothes in
 // every class gets confident predictions spread over all ten classes.
 //
-// Recipe (TrainRecipe): conv3x3(1→32) ReLU maxpool2, conv3x3(32→64) ReLU maxpool2,
-// linear(3136→128) ReLU, linear(128→10); inputs normalised with the training set's mean and std;
-// Adam with cosine decay to 5 %, batch 128: 3 epochs at lr 1e-3 with random horizontal flips, then
-// 1 epoch at lr 3e-4 without flips, which fits the unflipped images the test set has.
+// The network (Net): inputs normalised with the training set's mean and std, conv3x3(1→32) ReLU
+// maxpool2, conv3x3(32→64) ReLU maxpool2, linear(3136→128) ReLU, linear(128→10), declared on
+// module.Specs under PyTorch's names and layouts (conv1.weight ... fc2.bias). It trains through
+// learn.Learner; Recipe is how the committed classifier was trained.
 package fashionclf
 
 import (
+	"errors"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -19,10 +19,13 @@ import (
 	"github.com/gomlx/compute"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
 
 	"github.com/slowai-go/course/slowai/data"
+	"github.com/slowai-go/course/slowai/learn"
 	"github.com/slowai-go/course/slowai/nn"
-	"github.com/slowai-go/course/slowai/progress"
+	"github.com/slowai-go/course/slowai/nn/module"
+	"github.com/slowai-go/course/slowai/optim"
 	"github.com/slowai-go/course/slowai/safetensors"
 )
 
@@ -37,26 +40,6 @@ const (
 // Classes are Fashion-MNIST's class names, by label.
 var Classes = []string{"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"}
 
-type spec struct {
-	name  string
-	shape []int
-}
-
-var specs = []spec{
-	{"conv1.weight", []int{32, 1, 3, 3}}, {"conv1.bias", []int{32}},
-	{"conv2.weight", []int{64, 32, 3, 3}}, {"conv2.bias", []int{64}},
-	{"fc1.weight", []int{128, 64 * 7 * 7}}, {"fc1.bias", []int{128}},
-	{"fc2.weight", []int{NumClasses, 128}}, {"fc2.bias", []int{NumClasses}},
-}
-
-func size(shape []int) int {
-	n := 1
-	for _, d := range shape {
-		n *= d
-	}
-	return n
-}
-
 // maxPool2 halves H and W by taking the max of each 2x2 block (reshape + reduce: its gradient
 // needs nothing beyond broadcasting, so it runs on every backend).
 func maxPool2(x *Node) *Node {
@@ -64,205 +47,114 @@ func maxPool2(x *Node) *Node {
 	return ReduceMax(Reshape(x, d[0], d[1], d[2]/2, 2, d[3]/2, 2), 3, 5)
 }
 
-// logits maps images x [B, 1, 28, 28] in [0,1] to class scores [B, 10].
-func logits(p []*Node, x *Node) *Node {
+// Net declares the classifier: it maps images [B, 1, 28, 28] in [0,1] to class scores [B, 10].
+// The normalisation is part of the network, so callers (and the classifier's users) pass plain
+// pixels.
+func Net() (*module.Specs, *module.Sequential) {
+	s := &module.Specs{}
 	pad := nn.ConvOpts{Padding: nn.Pair(1)}
-	h := DivScalar(AddScalar(x, -mean), std)
-	h = maxPool2(nn.ReLU(nn.Conv2D(h, p[0], p[1], pad)))
-	h = maxPool2(nn.ReLU(nn.Conv2D(h, p[2], p[3], pad)))
-	h = Reshape(h, h.Shape().Dimensions[0], -1)
-	h = nn.ReLU(nn.Linear(h, p[4], p[5]))
-	return nn.Linear(h, p[6], p[7])
+	seq := &module.Sequential{}
+	seq.Add("normalize", module.Fn(func(x *Node) *Node { return DivScalar(AddScalar(x, -mean), std) }))
+	seq.Add("conv1", module.NewConv2D(s, "conv1", 1, 32, 3, pad))
+	seq.Add("relu1", module.Fn(nn.ReLU))
+	seq.Add("pool1", module.Fn(maxPool2))
+	seq.Add("conv2", module.NewConv2D(s, "conv2", 32, 64, 3, pad))
+	seq.Add("relu2", module.Fn(nn.ReLU))
+	seq.Add("pool2", module.Fn(maxPool2))
+	seq.Add("flatten", module.Flatten)
+	seq.Add("fc1", module.NewLinear(s, "fc1", 64*7*7, 128, true))
+	seq.Add("relu3", module.Fn(nn.ReLU))
+	seq.Add("fc2", module.NewLinear(s, "fc2", 128, NumClasses, true))
+	return s, seq
 }
 
-// Classifier holds the weights on a backend.
+// Classifier is a trained (or loaded) network with its weights in Vars.
 type Classifier struct {
-	be     compute.Backend
-	params []*tensors.Tensor
-	probs  *Exec
+	Vars  module.Vars
+	specs *module.Specs
+	net   *module.Sequential
+	probs *model.Exec
 }
 
-// New makes a classifier from weights in the order conv1.weight, conv1.bias, conv2.*, fc1.*, fc2.*
-// (PyTorch layouts), or PyTorch-style random weights from seed when weights is nil.
-func New(be compute.Backend, weights [][]float32, seed uint64) (*Classifier, error) {
-	if be == nil {
-		return nil, fmt.Errorf("fashionclf: backend is nil")
+// newClassifier wraps weights already in v.
+func newClassifier(v module.Vars) *Classifier {
+	s, seq := Net()
+	return &Classifier{Vars: v, specs: s, net: seq}
+}
+
+// Stage is one part of a training recipe: Epochs passes over the data with Adam, its learning
+// rate decaying along a cosine from LR to 5 % of LR; Flip mirrors each training image left-right
+// with probability 1/2.
+type Stage struct {
+	Epochs int
+	LR     float64
+	Flip   bool
+}
+
+// Recipe is how the committed classifier was trained (batch 128): 3 epochs at lr 1e-3 with random
+// flips, then 1 epoch at lr 3e-4 without, which fits the unflipped images the test set has.
+var Recipe = []Stage{{Epochs: 3, LR: 1e-3, Flip: true}, {Epochs: 1, LR: 3e-4}}
+
+// Train fits a new classifier to train (28x28 grey images), stage after stage, with one Learner
+// (Adam, its moments carried from stage to stage), so callbacks (a learn.Recorder, learn.Progress,
+// learn.Metrics with valid) see the whole run. valid may be nil. It returns the classifier and the
+// Learner, whose store holds the weights.
+func Train(be compute.Backend, train, valid *data.Dataset, batchSize int, seed uint64, stages []Stage, cbs ...learn.Callback) (*Classifier, *learn.Learner, error) {
+	if train == nil || train.C != 1 || train.H != H || train.W != W {
+		return nil, nil, errors.New("fashionclf.Train: want a training set of 28x28 grey images")
 	}
-	if weights == nil {
-		rng := rand.New(rand.NewPCG(seed, 0xc1f))
-		for i, s := range specs {
-			v := make([]float32, size(s.shape))
-			fan := size(specs[i&^1].shape) / specs[i&^1].shape[0]
-			b := 1 / math.Sqrt(float64(fan))
-			for j := range v {
-				v[j] = float32((2*rng.Float64() - 1) * b)
-			}
-			weights = append(weights, v)
+	if len(stages) == 0 || batchSize <= 0 {
+		return nil, nil, fmt.Errorf("fashionclf.Train: %d stages with batch size %d, want at least one stage and a batch > 0", len(stages), batchSize)
+	}
+	specs, seq := Net()
+	var l *learn.Learner
+	for i, st := range stages {
+		if st.Epochs <= 0 || st.LR <= 0 {
+			return nil, nil, fmt.Errorf("fashionclf.Train: stage %d has %d epochs at lr %g, want both > 0", i, st.Epochs, st.LR)
 		}
-	}
-	if len(weights) != len(specs) {
-		return nil, fmt.Errorf("fashionclf: %d weight arrays, expected %d", len(weights), len(specs))
-	}
-	c := &Classifier{be: be}
-	for i, s := range specs {
-		if len(weights[i]) != size(s.shape) {
-			return nil, fmt.Errorf("fashionclf: %s has %d values, shape %v needs %d", s.name, len(weights[i]), s.shape, size(s.shape))
+		o := data.LoaderOptions{Shuffle: true, Seed: seed + uint64(i)}
+		if st.Flip {
+			o.Transforms = []data.Transform{data.RandomFlip(0.5)}
 		}
-		c.params = append(c.params, tensors.FromFlatDataAndDimensions(append([]float32(nil), weights[i]...), s.shape...))
-	}
-	return c, nil
-}
-
-// TrainConfig says how to train; zero fields take the recipe's values.
-type TrainConfig struct {
-	Epochs    float64 // passes over the data (3)
-	BatchSize int     // (128)
-	LR        float64 // peak Adam learning rate (1e-3)
-	Seed      uint64
-	Flip      bool        // mirror each training image left-right with probability 1/2
-	From      [][]float32 // start from these weights instead of random ones
-	Progress  bool
-}
-
-// TrainRecipe is the recipe the committed classifier was trained with (see the package comment);
-// stage1, if not nil, replaces the first stage's result (to finish a run that was interrupted).
-func TrainRecipe(be compute.Backend, ds *data.Dataset, seed uint64, stage1 *Classifier, progress bool) (*Classifier, []float64, error) {
-	var losses []float64
-	if stage1 == nil {
-		c, l, err := Train(be, ds, TrainConfig{Epochs: 3, LR: 1e-3, Seed: seed, Flip: true, Progress: progress})
+		var dls data.Loaders
+		var err error
+		if valid != nil {
+			dls, err = data.NewLoaders(train, valid, batchSize, o)
+		} else {
+			dls.Train, err = data.NewLoader(train, batchSize, o)
+		}
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, fmt.Errorf("fashionclf.Train: %w", err)
 		}
-		stage1, losses = c, l
-	}
-	w, err := stage1.Weights()
-	if err != nil {
-		return nil, nil, err
-	}
-	c, l, err := Train(be, ds, TrainConfig{Epochs: 1, LR: 3e-4, Seed: seed + 1, From: w, Progress: progress})
-	return c, append(losses, l...), err
-}
-
-// Train fits a classifier to ds (28x28 images) and returns it with the per-step losses.
-func Train(be compute.Backend, ds *data.Dataset, cfg TrainConfig) (*Classifier, []float64, error) {
-	if cfg.Epochs <= 0 {
-		cfg.Epochs = 3
-	}
-	if cfg.BatchSize <= 0 {
-		cfg.BatchSize = 128
-	}
-	if cfg.LR <= 0 {
-		cfg.LR = 1e-3
-	}
-	if ds.C != 1 || ds.H != H || ds.W != W {
-		return nil, nil, fmt.Errorf("fashionclf: %s images are %dx%d with %d channel(s), expected %dx%d grey", ds.Name, ds.H, ds.W, ds.C, H, W)
-	}
-	c, err := New(be, cfg.From, cfg.Seed)
-	if err != nil {
-		return nil, nil, err
-	}
-	n := len(specs)
-	const b1, b2, eps = 0.9, 0.999, 1e-8
-	step, err := NewExec(be, func(g *Graph, in []*Node) []*Node {
-		p, m, v := in[:n], in[n:2*n], in[2*n:3*n]
-		lr, x, y := in[3*n], in[3*n+1], in[3*n+2]
-		lp := LogSoftmax(logits(p, x), -1)
-		loss := Neg(ReduceAllMean(ReduceSum(Mul(lp, OneHot(y, NumClasses, lp.DType())), -1)))
-		grads := Gradient(loss, p...)
-		out := make([]*Node, 0, 3*n+1)
-		nm, nv := make([]*Node, n), make([]*Node, n)
-		for i := range p {
-			nm[i], nv[i] = nn.AdamMoments(m[i], v[i], grads[i], b1, b2)
-			out = append(out, nn.AdamUpdate(p[i], nm[i], nv[i], lr, eps))
-		}
-		out = append(out, nm...)
-		out = append(out, nv...)
-		return append(out, loss)
-	})
-	if err != nil {
-		return nil, nil, fmt.Errorf("fashionclf: building the training step: %w", err)
-	}
-	defer step.Finalize()
-	state := make([]*tensors.Tensor, 2*n)
-	for i := range state {
-		state[i] = tensors.FromFlatDataAndDimensions(make([]float32, size(specs[i%n].shape)), specs[i%n].shape...)
-	}
-	rng := rand.New(rand.NewPCG(cfg.Seed, 0x7c1))
-	bs := cfg.BatchSize
-	steps := int(cfg.Epochs * float64(ds.N) / float64(bs))
-	var bar *progress.Bar
-	if cfg.Progress {
-		bar = progress.New("classifier", int64(steps))
-		defer bar.Done()
-	}
-	var perm []int
-	pos := 0
-	x := make([]float32, bs*H*W)
-	y := make([]int32, bs)
-	losses := make([]float64, 0, steps)
-	for s := 1; s <= steps; s++ {
-		for i := range bs {
-			if pos >= len(perm) {
-				perm, pos = rng.Perm(ds.N), 0
+		if l == nil {
+			l, err = learn.New(learn.Net(specs, seq), dls, learn.CrossEntropy, optim.Adam{LR: st.LR},
+				learn.Options{Backend: be, Seed: seed}, cbs...)
+			if err != nil {
+				return nil, nil, fmt.Errorf("fashionclf.Train: %w", err)
 			}
-			k := perm[pos]
-			pos++
-			img := ds.Image(k)
-			dst := x[i*H*W : (i+1)*H*W]
-			if !cfg.Flip || rng.IntN(2) == 0 {
-				copy(dst, img)
-			} else { // horizontal flip: clothes look the same mirrored
-				for r := range H {
-					for col := range W {
-						dst[r*W+col] = img[r*W+W-1-col]
-					}
-				}
-			}
-			y[i] = int32(ds.Labels[k])
 		}
-		frac := float64(s) / float64(steps)
-		lr := cfg.LR * (0.05 + 0.95*0.5*(1+math.Cos(math.Pi*frac)))
-		lr = nn.AdamLR(lr, b1, b2, s)
-		args := make([]any, 0, 3*n+3)
-		for _, t := range c.params {
-			args = append(args, t)
-		}
-		for _, t := range state {
-			args = append(args, t)
-		}
-		args = append(args, float32(lr), tensors.FromFlatDataAndDimensions(x, bs, 1, H, W), tensors.FromFlatDataAndDimensions(y, bs))
-		out, err := step.Call(args...)
-		if err != nil {
-			return nil, nil, fmt.Errorf("fashionclf: step %d: %w", s, err)
-		}
-		for _, t := range c.params {
-			t.FinalizeAll()
-		}
-		for _, t := range state {
-			t.FinalizeAll()
-		}
-		c.params, state = out[:n], out[n:3*n]
-		l, err := tensors.CopyFlatData[float32](out[3*n])
-		if err != nil {
-			return nil, nil, err
-		}
-		losses = append(losses, float64(l[0]))
-		if bar != nil {
-			bar.Add(1)
-			bar.SetSuffix("loss %.3f", l[0])
+		l.Data = dls
+		// The stage's cosine, shifted to start at the Learner's next step.
+		from := l.Step
+		cos := optim.Cosine(st.LR, 0.05*st.LR, st.Epochs*dls.Train.Len())
+		sched := learn.Schedule{LR: func(step int) float64 { return cos(step - from) }}
+		if err := l.Fit(st.Epochs, sched); err != nil {
+			l.Close()
+			return nil, nil, fmt.Errorf("fashionclf.Train: stage %d: %w", i, err)
 		}
 	}
-	return c, losses, nil
+	l.Close()
+	return newClassifier(l.Vars), l, nil
 }
 
 // Probs returns the class probabilities of images (each 28*28 values in [0,1]).
 func (c *Classifier) Probs(images [][]float32) ([][]float32, error) {
 	if c.probs == nil {
-		e, err := NewExec(c.be, func(g *Graph, in []*Node) *Node {
-			return Softmax(logits(in[:len(specs)], in[len(specs)]), -1)
+		e, err := model.NewExec(c.Vars.Backend, c.Vars.Store, func(_ *model.Scope, x *Node) *Node {
+			return Softmax(c.net.Apply(c.Vars, x), -1)
 		})
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("fashionclf: %w", err)
 		}
 		c.probs = e
 	}
@@ -277,12 +169,7 @@ func (c *Classifier) Probs(images [][]float32) ([][]float32, error) {
 			}
 			flat = append(flat, img...)
 		}
-		args := make([]any, 0, len(specs)+1)
-		for _, t := range c.params {
-			args = append(args, t)
-		}
-		args = append(args, tensors.FromFlatDataAndDimensions(flat, len(part), 1, H, W))
-		res, err := c.probs.Call(args...)
+		res, err := c.probs.Exec(tensors.FromFlatDataAndDimensions(flat, len(part), 1, H, W))
 		if err != nil {
 			return nil, fmt.Errorf("fashionclf: %w", err)
 		}
@@ -363,54 +250,45 @@ func (v Verdict) MinFraction() float64 {
 	return m
 }
 
-// Weights copies the weights to the host in the order New takes them.
-func (c *Classifier) Weights() ([][]float32, error) {
-	var out [][]float32
-	for _, t := range c.params {
-		v, err := tensors.CopyFlatData[float32](t)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, nil
-}
+// Format is the "format" metadata of the classifier's weight files.
+const Format = "slowai-fashionclf/1"
 
-// Save writes the weights as safetensors (atomically) with the test accuracy in the metadata.
+// Save writes the weights as safetensors under their PyTorch names (atomically) with the test
+// accuracy in the metadata: the layout of the committed data/checkpoints/fashion_classifier.safetensors.
 func (c *Classifier) Save(path string, testAccuracy float64) error {
-	w, err := c.Weights()
-	if err != nil {
-		return err
-	}
-	arrays := make([]safetensors.Array, len(specs))
-	for i, s := range specs {
-		arrays[i] = safetensors.F32(s.name, s.shape, w[i])
+	var arrays []safetensors.Array
+	for _, sp := range c.specs.List() {
+		vals, err := module.Values(c.Vars, sp.Name)
+		if err != nil {
+			return fmt.Errorf("fashionclf: saving %s: %w", path, err)
+		}
+		arrays = append(arrays, safetensors.F32(sp.Name, sp.Shape, vals))
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("fashionclf: %w", err)
 	}
 	return safetensors.Save(path, arrays, map[string]string{
-		"format": "slowai-fashionclf/1", "test_accuracy": strconv.FormatFloat(testAccuracy, 'f', 4, 64),
+		"format": Format, "test_accuracy": strconv.FormatFloat(testAccuracy, 'f', 4, 64),
 	})
 }
 
-// Load reads weights written by Save.
+// Load reads weights written by Save (module.LoadFile: every parameter, nothing else, all finite).
 func Load(be compute.Backend, path string) (*Classifier, error) {
-	f, err := safetensors.Open(path)
-	if err != nil {
+	if be == nil {
+		return nil, errors.New("fashionclf.Load: backend is nil")
+	}
+	v := module.NewVarsOn("/fashionclf", be)
+	c := newClassifier(v)
+	if err := module.LoadFile(v, path, c.specs, module.Options{Finite: true}); err != nil {
 		return nil, fmt.Errorf("fashionclf: %w", err)
 	}
-	defer f.Close()
-	var w [][]float32
-	for _, s := range specs {
-		v, shape, err := f.FiniteFloat32(s.name)
-		if err != nil {
-			return nil, fmt.Errorf("fashionclf: %s: %w", path, err)
-		}
-		if size(shape) != size(s.shape) || len(shape) != len(s.shape) {
-			return nil, fmt.Errorf("fashionclf: %s: %s has shape %v, expected %v", path, s.name, shape, s.shape)
-		}
-		w = append(w, v)
+	return c, nil
+}
+
+// Close frees the compiled forward pass.
+func (c *Classifier) Close() {
+	if c.probs != nil {
+		c.probs.Finalize()
+		c.probs = nil
 	}
-	return New(be, w, 0)
 }

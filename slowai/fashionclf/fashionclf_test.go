@@ -12,6 +12,7 @@ import (
 
 	"github.com/slowai-go/course/slowai/backend"
 	"github.com/slowai-go/course/slowai/data"
+	"github.com/slowai-go/course/slowai/learn"
 	"github.com/slowai-go/course/slowai/lesson"
 	"github.com/slowai-go/course/slowai/safetensors"
 )
@@ -66,14 +67,25 @@ func bars(n int) *data.Dataset {
 	return ds
 }
 
-// TestTrainSaveLoad trains on bars (the loss must fall and the bars be told apart), then checks
-// that a saved and reloaded classifier gives the same probabilities.
+// TestTrainSaveLoad trains on bars through the Learner in two stages (the loss must fall and the
+// bars be told apart), then checks that a saved and reloaded classifier gives the same
+// probabilities.
 func TestTrainSaveLoad(t *testing.T) {
 	be := goBackend(t)
 	ds := bars(64)
-	c, losses, err := Train(be, ds, TrainConfig{Epochs: 12, BatchSize: 32, LR: 2e-3, Seed: 1, Flip: true})
+	rec := &learn.Recorder{}
+	stages := []Stage{{Epochs: 10, LR: 2e-3, Flip: true}, {Epochs: 2, LR: 1e-3}}
+	c, l, err := Train(be, ds, nil, 32, 1, stages, rec)
 	if err != nil {
 		t.Fatal(err)
+	}
+	losses := rec.Losses
+	if len(losses) != 24 || l.Step != 24 {
+		t.Fatalf("%d losses after %d steps, want 24 (12 epochs of 2 batches)", len(losses), l.Step)
+	}
+	// Each stage's learning rate starts at its peak and decays to 5 % of it.
+	if rec.LRs[0] != 2e-3 || math.Abs(rec.LRs[19]-1e-4) > 1e-12 || rec.LRs[20] != 1e-3 || math.Abs(rec.LRs[23]-5e-5) > 1e-12 {
+		t.Fatalf("learning rates %v", rec.LRs)
 	}
 	if losses[len(losses)-1] > 0.5*losses[0] {
 		t.Fatalf("loss %v → %v did not fall", losses[0], losses[len(losses)-1])
@@ -105,6 +117,18 @@ func TestTrainSaveLoad(t *testing.T) {
 				t.Fatalf("reloaded classifier differs: %v vs %v", p1[i], p2[i])
 			}
 		}
+	}
+}
+
+// TestLoadRejects: a file with another model's tensors fails with the file's name.
+func TestLoadRejects(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bad.safetensors")
+	if err := safetensors.Save(path, []safetensors.Array{safetensors.F32("conv1.weight", []int{2, 2}, make([]float32, 4))}, nil); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(goBackend(t), path)
+	if err == nil || !strings.Contains(err.Error(), "bad.safetensors") {
+		t.Fatalf("Load of a wrong file: %v", err)
 	}
 }
 
@@ -146,20 +170,25 @@ func TestCommittedAccuracy(t *testing.T) {
 
 // TestLoadRefusesNaN: a weights file holding a NaN is refused by Load, naming the file and tensor.
 func TestLoadRefusesNaN(t *testing.T) {
-	arrays := make([]safetensors.Array, len(specs))
-	for i, s := range specs {
-		arrays[i] = safetensors.F32(s.name, s.shape, make([]float32, size(s.shape)))
+	specs, _ := Net()
+	var arrays []safetensors.Array
+	for _, sp := range specs.List() {
+		n := 1
+		for _, d := range sp.Shape {
+			n *= d
+		}
+		arrays = append(arrays, safetensors.F32(sp.Name, sp.Shape, make([]float32, n)))
 	}
-	last := len(specs) - 1
-	v := make([]float32, size(specs[last].shape))
+	last := arrays[len(arrays)-1]
+	v := make([]float32, NumClasses)
 	v[0] = float32(math.Inf(1))
-	arrays[last] = safetensors.F32(specs[last].name, specs[last].shape, v)
+	arrays[len(arrays)-1] = safetensors.F32(last.Name, last.Shape, v)
 	path := filepath.Join(t.TempDir(), "nan.safetensors")
 	if err := safetensors.Save(path, arrays, nil); err != nil {
 		t.Fatal(err)
 	}
 	_, err := Load(goBackend(t), path)
-	if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), fmt.Sprintf("%q", specs[last].name)) {
-		t.Errorf("error %v, want it to name %s and tensor %q", err, path, specs[last].name)
+	if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), fmt.Sprintf("%q", last.Name)) {
+		t.Errorf("error %v, want it to name %s and tensor %q", err, path, last.Name)
 	}
 }

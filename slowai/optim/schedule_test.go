@@ -5,7 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/slowai-go/course/slowai/ddpm"
 	"github.com/slowai-go/course/slowai/optim"
 )
 
@@ -37,21 +36,27 @@ func TestSimpleSchedules(t *testing.T) {
 	}
 }
 
-// TestCosineWarmupIsDDPMs checks CosineWarmup against the schedule slowai/ddpm trains with, step by
-// step, and against its closed form at the corners.
+// TestCosineWarmupIsDDPMs checks CosineWarmup, step by step, against the formula slowai/ddpm's
+// own trainer used before it moved onto the Learner (warm-up peak·s/warmup, then
+// minFrac + (1-minFrac)·(1+cos(π·min(1, (s-warmup)/(total-warmup))))/2 of the peak), and against
+// its closed form at the corners.
 func TestCosineWarmupIsDDPMs(t *testing.T) {
-	for _, tc := range []ddpm.TrainConfig{
-		{},
-		{Steps: 300, LR: 1e-3, Warmup: 7, MinLRFrac: 0.1},
-		{Steps: 10, LR: 5e-3, Warmup: 10, MinLRFrac: 0.5},
-		{Steps: 1, LR: 1, Warmup: 1},
-	} {
-		tc = tc.WithDefaults()
-		s := optim.CosineWarmup(tc.LR, tc.MinLRFrac, tc.Warmup, tc.Steps)
-		for step := 1; step <= tc.Steps+20; step++ {
-			if got, want := s(step), tc.LRAt(step); got != want {
-				t.Fatalf("CosineWarmup(%v, %v, %d, %d)(%d) = %v, ddpm's LRAt gives %v",
-					tc.LR, tc.MinLRFrac, tc.Warmup, tc.Steps, step, got, want)
+	ddpmLR := func(lr, minFrac float64, warmup, total, s int) float64 {
+		if s <= warmup {
+			return lr * float64(s) / float64(warmup)
+		}
+		frac := math.Min(1, float64(s-warmup)/float64(max(1, total-warmup)))
+		return lr * (minFrac + (1-minFrac)*0.5*(1+math.Cos(math.Pi*frac)))
+	}
+	for _, tc := range []struct {
+		lr, minFrac   float64
+		warmup, total int
+	}{{2e-3, 0.05, 100, 2000}, {1e-3, 0.1, 7, 300}, {5e-3, 0.5, 10, 10}, {1, 0.05, 1, 1}} {
+		s := optim.CosineWarmup(tc.lr, tc.minFrac, tc.warmup, tc.total)
+		for step := 1; step <= tc.total+20; step++ {
+			if got, want := s(step), ddpmLR(tc.lr, tc.minFrac, tc.warmup, tc.total, step); got != want {
+				t.Fatalf("CosineWarmup(%v, %v, %d, %d)(%d) = %v, ddpm's formula gives %v",
+					tc.lr, tc.minFrac, tc.warmup, tc.total, step, got, want)
 			}
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/slowai-go/course/slowai/data"
 	"github.com/slowai-go/course/slowai/ddpm"
 	"github.com/slowai-go/course/slowai/fashionclf"
+	"github.com/slowai-go/course/slowai/learn"
 	"github.com/slowai-go/course/slowai/show"
 )
 
@@ -22,7 +23,7 @@ func eval(args []string) error {
 	fs := flag.NewFlagSet("eval", flag.ExitOnError)
 	be := fs.String("backend", "onnx", "compute backend")
 	ckpt := fs.String("ckpt", denoiserPath, "denoiser checkpoint")
-	raw := fs.Bool("raw", false, "sample with the raw weights even if the checkpoint has an EMA")
+	raw := fs.Bool("raw", false, "sample with a training checkpoint's raw weights instead of its EMA")
 	clf := fs.String("classifier", classifierPath, "classifier weights")
 	n := fs.Int("n", 1000, "number of samples")
 	steps := fs.Int("steps", 50, "sampler steps")
@@ -36,18 +37,15 @@ func eval(args []string) error {
 	if err != nil {
 		return err
 	}
-	ck, err := ddpm.LoadCheckpoint(repoPath(*ckpt))
-	if err != nil {
-		return err
-	}
-	w := ck.Best()
+	load := ddpm.LoadDenoiser
 	if *raw {
-		w = ck.Weights
+		load = ddpm.LoadRawDenoiser
 	}
-	den, err := ddpm.NewDenoiser(b, ck.Config, w)
+	den, ck, err := load(b, repoPath(*ckpt))
 	if err != nil {
 		return err
 	}
+	defer den.Finalize()
 	c, err := fashionclf.Load(b, repoPath(*clf))
 	if err != nil {
 		return err
@@ -56,8 +54,8 @@ func eval(args []string) error {
 	if *useDDPM {
 		kind = "DDPM"
 	}
-	fmt.Printf("sampling %d images with %s, %d steps, seed %d, checkpoint %s (step %s, loss %s)\n",
-		*n, kind, *steps, *seed, *ckpt, ck.Metadata["step"], ck.Metadata["loss"])
+	fmt.Printf("sampling %d images with %s, %d steps, seed %d, checkpoint %s (step %d, loss %.4f)\n",
+		*n, kind, *steps, *seed, *ckpt, ck.Step, ck.Loss)
 	start := time.Now()
 	imgs, _, err := den.Sample(ddpm.SampleOptions{N: *n, Batch: *batch, Steps: *steps, DDPM: *useDDPM, Seed: *seed})
 	if err != nil {
@@ -110,7 +108,6 @@ func classifier(args []string) error {
 	fs := flag.NewFlagSet("classifier", flag.ExitOnError)
 	be := fs.String("backend", "onnx", "compute backend")
 	seed := fs.Uint64("seed", 1, "seed")
-	from := fs.String("stage1", "", "if set, a saved first-stage classifier: run only the recipe's second stage")
 	out := fs.String("out", classifierPath, "where to save the weights")
 	fs.Parse(args)
 	b, err := backend.NewNamed(*be)
@@ -126,13 +123,8 @@ func classifier(args []string) error {
 		return err
 	}
 	start := time.Now()
-	var stage1 *fashionclf.Classifier
-	if *from != "" {
-		if stage1, err = fashionclf.Load(b, repoPath(*from)); err != nil {
-			return err
-		}
-	}
-	c, losses, err := fashionclf.TrainRecipe(b, train, *seed, stage1, true)
+	metrics := learn.NewMetrics("accuracy", learn.Metric(learn.Accuracy))
+	c, l, err := fashionclf.Train(b, train, test, 128, *seed, fashionclf.Recipe, metrics, &learn.Progress{})
 	if err != nil {
 		return err
 	}
@@ -140,8 +132,7 @@ func classifier(args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("trained %d steps in %.1f min, final loss %.4f, test accuracy %.2f%%\n",
-		len(losses), time.Since(start).Minutes(), losses[len(losses)-1], 100*acc)
+	fmt.Printf("trained %d steps in %.1f min, test accuracy %.2f%%\n", l.Step, time.Since(start).Minutes(), 100*acc)
 	if err := c.Save(repoPath(*out), acc); err != nil {
 		return err
 	}

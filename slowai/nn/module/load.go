@@ -197,7 +197,17 @@ func LoadFile(v Vars, path string, specs *Specs, opts Options) error {
 		return err
 	}
 	for _, sp := range specs.List() {
-		err := v.set(sp, func(dst []float32) error { return f.Float32Into(source[sp.Name], dst) })
+		err := v.set(sp, func(dst []float32) error {
+			if err := f.Float32Into(source[sp.Name], dst); err != nil {
+				return err
+			}
+			if opts.Finite {
+				if err := safetensors.CheckFinite(dst); err != nil {
+					return fmt.Errorf("weights %s: tensor %q: %w", path, source[sp.Name], err)
+				}
+			}
+			return nil
+		})
 		if err != nil {
 			return fmt.Errorf("module: %w", err)
 		}
@@ -296,6 +306,9 @@ type Options struct {
 	Rename func(stored string) string
 	// Ignore reports stored tensors that are not parameters (buffers such as position_ids).
 	Ignore func(stored string) bool
+	// Finite refuses a tensor holding NaN or infinite values, naming the file and the tensor: for
+	// weights saved by training, where such values mean the run diverged or the file is damaged.
+	Finite bool
 }
 
 // Values copies a parameter's current values to the host.

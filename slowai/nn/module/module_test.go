@@ -88,6 +88,27 @@ func TestLoadFile(t *testing.T) {
 	}
 }
 
+// TestLoadFinite: with Options.Finite a NaN or infinity is refused, naming the file and the
+// tensor; without it the values load as stored.
+func TestLoadFinite(t *testing.T) {
+	arrays := toyArrays()
+	vals := seq(4, 3)
+	vals[2] = float32(math.Inf(-1))
+	arrays[3] = safetensors.F32("block.norm.bias", []int{4}, vals)
+	path := save(t, arrays)
+	err := LoadFile(NewVars("/toy"), path, toyModel(), Options{Finite: true})
+	if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), `"block.norm.bias"`) {
+		t.Fatalf("Finite load of an infinity: error %v, want it to name %s and \"block.norm.bias\"", err, path)
+	}
+	v := NewVars("/toy")
+	if err := LoadFile(v, path, toyModel(), Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := values(t, v, "block.norm.bias"); !math.IsInf(float64(got[2]), -1) {
+		t.Fatalf("plain load changed the stored infinity to %v", got[2])
+	}
+}
+
 // TestLoadErrors checks every way a checkpoint can disagree with the model, and that each error
 // names the file and the tensor.
 func TestLoadErrors(t *testing.T) {

@@ -1,4 +1,4 @@
-// Package nntest is the test scaffolding slowai/nn and slowai/nn/layer share: the backends their
+// Package nntest is the test scaffolding of slowai/nn's tests: the backends its
 // checks run on, with the dtype and finite-difference settings suited to each, and small tensor
 // helpers.
 package nntest
