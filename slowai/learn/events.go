@@ -2,6 +2,8 @@ package learn
 
 import (
 	"cmp"
+	"fmt"
+	"reflect"
 	"slices"
 
 	"github.com/gomlx/gomlx/core/graph"
@@ -89,60 +91,16 @@ func (l *Learner) fire(e Event) error {
 	return nil
 }
 
-// call invokes cb's method for e, if it has one.
+// call invokes cb's method named after e (BeforeFit, AfterBatch, ...), if it has one: the Go
+// counterpart of Python's getattr(cb, name).
 func call(cb Callback, e Event, l *Learner) error {
-	type (
-		beforeFit    interface{ BeforeFit(*Learner) error }
-		afterFit     interface{ AfterFit(*Learner) error }
-		cleanupFit   interface{ CleanupFit(*Learner) error }
-		beforeEpoch  interface{ BeforeEpoch(*Learner) error }
-		afterEpoch   interface{ AfterEpoch(*Learner) error }
-		cleanupEpoch interface{ CleanupEpoch(*Learner) error }
-		beforeBatch  interface{ BeforeBatch(*Learner) error }
-		afterBatch   interface{ AfterBatch(*Learner) error }
-		cleanupBatch interface{ CleanupBatch(*Learner) error }
-	)
-	var method func(*Learner) error
-	switch e {
-	case BeforeFit:
-		if c, ok := cb.(beforeFit); ok {
-			method = c.BeforeFit
-		}
-	case AfterFit:
-		if c, ok := cb.(afterFit); ok {
-			method = c.AfterFit
-		}
-	case CleanupFit:
-		if c, ok := cb.(cleanupFit); ok {
-			method = c.CleanupFit
-		}
-	case BeforeEpoch:
-		if c, ok := cb.(beforeEpoch); ok {
-			method = c.BeforeEpoch
-		}
-	case AfterEpoch:
-		if c, ok := cb.(afterEpoch); ok {
-			method = c.AfterEpoch
-		}
-	case CleanupEpoch:
-		if c, ok := cb.(cleanupEpoch); ok {
-			method = c.CleanupEpoch
-		}
-	case BeforeBatch:
-		if c, ok := cb.(beforeBatch); ok {
-			method = c.BeforeBatch
-		}
-	case AfterBatch:
-		if c, ok := cb.(afterBatch); ok {
-			method = c.AfterBatch
-		}
-	case CleanupBatch:
-		if c, ok := cb.(cleanupBatch); ok {
-			method = c.CleanupBatch
-		}
-	}
-	if method == nil {
+	m := reflect.ValueOf(cb).MethodByName(e.String())
+	if !m.IsValid() {
 		return nil
 	}
-	return method(l)
+	f, ok := m.Interface().(func(*Learner) error)
+	if !ok {
+		return fmt.Errorf("learn: callback %T has a method %s of type %s, want func(*Learner) error", cb, e, m.Type())
+	}
+	return f(l)
 }

@@ -410,3 +410,16 @@ func TestRecorderSaveLoad(t *testing.T) {
 		t.Errorf("missing file: %v", err)
 	}
 }
+
+// wrongSig has an AfterBatch that is not func(*Learner) error.
+type wrongSig struct{}
+
+func (wrongSig) AfterBatch(l *Learner) {}
+
+func TestCallbackWithWrongSignature(t *testing.T) {
+	l := newLearner(t, 20, 10, optim.SGD{LR: 0.1}, wrongSig{})
+	err := l.Fit(1)
+	if err == nil || !strings.Contains(err.Error(), "wrongSig") || !strings.Contains(err.Error(), "AfterBatch") {
+		t.Fatalf("Fit with a misdeclared callback method: %v", err)
+	}
+}
