@@ -167,7 +167,7 @@ type libPackage struct {
 	// import path's last element): a notebook has no dot imports, so its graph.Add is the
 	// library's Add.
 	dots map[string][]string
-	err   error
+	err  error
 }
 
 // loadLibPackage parses root/pkg. Build tags are ignored: every non-test file is read, since a
