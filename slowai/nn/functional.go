@@ -506,6 +506,23 @@ func LeakyReLU(x *Node, slope float64) *Node {
 	return Where(GreaterOrEqual(x, ZerosLike(x)), x, MulScalar(x, slope))
 }
 
+// GeneralReLU is lesson 09's ReLU with three knobs: a leak (slope for x < 0, 0 for a plain
+// ReLU), a shift sub subtracted afterwards (a ReLU's output has mean about 0.4·std, not 0, and
+// subtracting it re-centres the next layer's input) and, when maxv > 0, a ceiling the output is
+// clamped to.
+func GeneralReLU(x *Node, leak, sub, maxv float64) *Node {
+	if leak != 0 {
+		x = LeakyReLU(x, leak)
+	} else {
+		x = ReLU(x)
+	}
+	x = AddScalar(x, -sub)
+	if maxv > 0 {
+		x = Min(x, Scalar(x.Graph(), x.DType(), maxv))
+	}
+	return x
+}
+
 // GEGLUGate splits the last axis of h into halves (a, gate), in that order as torch's chunk(2, dim=-1),
 // and returns a * GELU(gate).
 func GEGLUGate(h *Node) *Node {

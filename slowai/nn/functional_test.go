@@ -286,6 +286,15 @@ func TestActivations(t *testing.T) {
 			}
 			return v
 		}},
+		{"GeneralReLU", func(x *Node) *Node { return GeneralReLU(x, 0.1, 0.4, 0.8) }, func(v float64) float64 {
+			if v < 0 {
+				v *= 0.1
+			}
+			return math.Min(v-0.4, 0.8)
+		}},
+		{"GeneralReLU plain", func(x *Node) *Node { return GeneralReLU(x, 0, 0.5, 0) }, func(v float64) float64 {
+			return math.Max(v, 0) - 0.5
+		}},
 	}
 	// GEGLU: halves (a, gate) of the projection, a * GELU(gate).
 	w, b := randT(91, 6, 8), randT(92, 6)

@@ -73,6 +73,9 @@ func sameCodeProblems(root, nbPath string, raw []byte) []string {
 				continue
 			}
 			stripQualifier(d.node, lib.name)
+			for _, dot := range lib.dots[d.name] {
+				stripQualifier(d.node, dot)
+			}
 			got, err := printDecl(fset, file, d.node)
 			if err != nil {
 				problems = append(problems, fmt.Sprintf("%s: %s: printing the notebook's declaration: %v", where, d.text, err))
@@ -160,7 +163,11 @@ func findDirectives(file *ast.File) []directive {
 type libPackage struct {
 	name  string
 	decls map[string]string // Func, Type, Type.Method (and lone var/const names) -> printed declaration
-	err   error
+	// dots lists, per declaration, the packages its file dot-imports (by package name, the
+	// import path's last element): a notebook has no dot imports, so its graph.Add is the
+	// library's Add.
+	dots map[string][]string
+	err  error
 }
 
 // loadLibPackage parses root/pkg. Build tags are ignored: every non-test file is read, since a
@@ -172,7 +179,7 @@ func loadLibPackage(root, pkg string) (*libPackage, error) {
 		return nil, fmt.Errorf("no library package %s: %w", pkg, err)
 	}
 	fset := token.NewFileSet()
-	lib := &libPackage{decls: map[string]string{}}
+	lib := &libPackage{decls: map[string]string{}, dots: map[string][]string{}}
 	var names []string
 	for _, e := range ents {
 		if !e.IsDir() && strings.HasSuffix(e.Name(), ".go") && !strings.HasSuffix(e.Name(), "_test.go") {
@@ -189,7 +196,15 @@ func loadLibPackage(root, pkg string) (*libPackage, error) {
 		if lib.name == "" {
 			lib.name = file.Name.Name
 		}
+		var dots []string
+		for _, imp := range file.Imports {
+			if imp.Name != nil && imp.Name.Name == "." {
+				p := strings.Trim(imp.Path.Value, "`\"")
+				dots = append(dots, p[strings.LastIndex(p, "/")+1:])
+			}
+		}
 		put := func(key string, node ast.Node) error {
+			lib.dots[key] = dots
 			s, err := printDecl(fset, file, node)
 			if err != nil {
 				return fmt.Errorf("printing %s of %s: %w", key, path, err)

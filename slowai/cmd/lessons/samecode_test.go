@@ -83,3 +83,18 @@ func TestStripQualifier(t *testing.T) {
 		t.Errorf("qualifiers not stripped:\n%s", problems[0])
 	}
 }
+
+// TestSameCodeDotImports: the library's file dot-imports math, so the notebook's math.Sqrt reads
+// as its Sqrt; another package's qualifier still counts as a difference.
+func TestSameCodeDotImports(t *testing.T) {
+	cell := func(body string) []byte {
+		return []byte(`{"cells":[{"cell_type":"code","source":"//slowai:same shapes Diagonal\nfunc Diagonal(r shapes.Rect) float64 { return ` + body + ` }\n"}]}`)
+	}
+	dir := filepath.Join("testdata", "samecode")
+	if p := sameCodeProblems(dir, "dot.ipynb", cell("math.Sqrt(r.W*r.W + r.H*r.H)")); len(p) != 0 {
+		t.Errorf("math.Sqrt against a dot-imported Sqrt: %v", p)
+	}
+	if p := sameCodeProblems(dir, "dot.ipynb", cell("cmplx.Sqrt(r.W*r.W + r.H*r.H)")); len(p) != 1 {
+		t.Errorf("cmplx.Sqrt is not the dot-imported math's Sqrt, want one problem, got %v", p)
+	}
+}

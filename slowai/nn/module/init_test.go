@@ -4,6 +4,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/slowai-go/course/slowai/nn"
 )
 
 // moments are the sample mean and variance of data.
@@ -103,5 +105,39 @@ func TestFansAndStds(t *testing.T) {
 	}
 	if s := XavierStd(30, 70); math.Abs(s-math.Sqrt(0.02)) > 1e-12 {
 		t.Errorf("XavierStd(30, 70) = %v", s)
+	}
+}
+
+// TestSetInit switches a conv net's weights to Kaiming (leak 0.1) and checks that Randomize then
+// draws them with variance 2/((1+leak²)·fan_in), while biases keep their PyTorch default.
+func TestSetInit(t *testing.T) {
+	s := &Specs{}
+	NewConv2D(s, "0", 8, 64, 3, nn.ConvOpts{})
+	NewLinear(s, "1", 576, 96, true)
+	NewBatchNorm(s, "bn", 96)
+	if n := s.SetInit(InitKaiming, 0.1, IsWeight); n != 2 {
+		t.Fatalf("SetInit changed %d specs, want the 2 weights", n)
+	}
+	v := NewVars("/m")
+	if err := Randomize(v, s, 3); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		want float64
+	}{
+		{"0.weight", 2 / (1.01 * 72)},
+		{"1.weight", 2 / (1.01 * 576)},
+		{"0.bias", 1.0 / (3 * 72)},
+		{"bn.running_var", 0},
+	} {
+		data, err := Values(v, c.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, got := moments(data)
+		if c.want == 0 && got != 0 || c.want != 0 && math.Abs(got/c.want-1) > 0.1 {
+			t.Errorf("%s: variance %.4g, want %.4g", c.name, got, c.want)
+		}
 	}
 }

@@ -109,3 +109,21 @@ func size(shape []int) int {
 	}
 	return n
 }
+
+// IsWeight is true for a trainable matrix or convolution kernel (rank 2 or more): the parameters
+// an initialisation scheme is about, as opposed to biases, norm scales and buffers.
+func IsWeight(sp Spec) bool { return len(sp.Shape) >= 2 && !sp.Buffer }
+
+// SetInit makes Randomize fill every spec that match accepts (IsWeight, say) with init, and sets
+// the spec's Leak (for InitKaiming). Call it before the values are drawn (before learn.New, which
+// randomizes the model). It returns how many specs changed, so a match that hits nothing shows.
+func (s *Specs) SetInit(init Init, leak float64, match func(Spec) bool) int {
+	n := 0
+	for i, sp := range s.list {
+		if match(sp) {
+			s.list[i].Init, s.list[i].Leak = init, leak
+			n++
+		}
+	}
+	return n
+}
