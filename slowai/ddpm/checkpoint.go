@@ -3,8 +3,7 @@ package ddpm
 import (
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
+	"maps"
 	"strconv"
 	"strings"
 
@@ -129,28 +128,21 @@ func LoadWeights(v module.Vars, path string, cfg Config, raw bool) error {
 // SaveWeights writes the weights of cfg's network in v (the EMA of a Learner: Learner.EMAVars())
 // as a weights file, with the loss history if losses is not nil; meta adds metadata.
 func SaveWeights(path string, cfg Config, v module.Vars, losses []float64, meta map[string]string) error {
-	var arrays []safetensors.Array
-	for _, sp := range NewUNet(cfg).Specs().List() {
-		vals, err := module.Values(v, sp.Name)
-		if err != nil {
-			return fmt.Errorf("ddpm: SaveWeights %s: %w", path, err)
-		}
-		arrays = append(arrays, safetensors.F32(sp.Name, sp.Shape, vals))
-	}
+	var extra []safetensors.Array
 	if losses != nil {
 		l := make([]float32, len(losses))
 		for i, x := range losses {
 			l[i] = float32(x)
 		}
-		arrays = append(arrays, safetensors.F32("losses", []int{len(l)}, l))
+		extra = append(extra, safetensors.F32("losses", []int{len(l)}, l))
 	}
-	md := map[string]string{}
-	for k, x := range meta {
-		md[k] = x
+	md := maps.Clone(meta)
+	if md == nil {
+		md = map[string]string{}
 	}
 	md["format"], md["config"] = Format, cfg.JSON()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	if err := module.SaveFile(v, path, NewUNet(cfg).Specs(), extra, md); err != nil {
 		return fmt.Errorf("ddpm: SaveWeights: %w", err)
 	}
-	return safetensors.Save(path, arrays, md)
+	return nil
 }

@@ -12,8 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
-	"path/filepath"
 	"strconv"
 
 	"github.com/gomlx/compute"
@@ -26,7 +24,6 @@ import (
 	"github.com/slowai-go/course/slowai/nn"
 	"github.com/slowai-go/course/slowai/nn/module"
 	"github.com/slowai-go/course/slowai/optim"
-	"github.com/slowai-go/course/slowai/safetensors"
 )
 
 // Image size and class count the classifier is built for.
@@ -256,20 +253,13 @@ const Format = "slowai-fashionclf/1"
 // Save writes the weights as safetensors under their PyTorch names (atomically) with the test
 // accuracy in the metadata: the layout of the committed data/checkpoints/fashion_classifier.safetensors.
 func (c *Classifier) Save(path string, testAccuracy float64) error {
-	var arrays []safetensors.Array
-	for _, sp := range c.specs.List() {
-		vals, err := module.Values(c.Vars, sp.Name)
-		if err != nil {
-			return fmt.Errorf("fashionclf: saving %s: %w", path, err)
-		}
-		arrays = append(arrays, safetensors.F32(sp.Name, sp.Shape, vals))
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return fmt.Errorf("fashionclf: %w", err)
-	}
-	return safetensors.Save(path, arrays, map[string]string{
+	err := module.SaveFile(c.Vars, path, c.specs, nil, map[string]string{
 		"format": Format, "test_accuracy": strconv.FormatFloat(testAccuracy, 'f', 4, 64),
 	})
+	if err != nil {
+		return fmt.Errorf("fashionclf: %w", err)
+	}
+	return nil
 }
 
 // Load reads weights written by Save (module.LoadFile: every parameter, nothing else, all finite).

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -338,4 +340,22 @@ func SetValues(v Vars, sp Spec, values []float32) error {
 		}
 		return nil
 	})
+}
+
+// SaveFile writes every spec's values in v to path as a safetensors weights file under its
+// checkpoint name (what LoadFile reads back), plus extra arrays (a loss history, say) and
+// metadata, atomically.
+func SaveFile(v Vars, path string, specs *Specs, extra []safetensors.Array, meta map[string]string) error {
+	arrays := make([]safetensors.Array, 0, specs.Len()+len(extra))
+	for _, sp := range specs.List() {
+		vals, err := Values(v, sp.Name)
+		if err != nil {
+			return fmt.Errorf("module: saving %s: %w", path, err)
+		}
+		arrays = append(arrays, safetensors.F32(sp.Name, sp.Shape, vals))
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("module: saving %s: %w", path, err)
+	}
+	return safetensors.Save(path, append(arrays, extra...), meta)
 }

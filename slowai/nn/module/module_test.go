@@ -372,3 +372,36 @@ func TestVarsOnBackend(t *testing.T) {
 		})
 	}
 }
+
+// TestSaveFileRoundTrip: what SaveFile writes, LoadFile reads back unchanged, extras and
+// metadata included.
+func TestSaveFileRoundTrip(t *testing.T) {
+	src := NewVars("/a")
+	if err := Randomize(src, toyModel(), 3); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "w.safetensors")
+	extra := []safetensors.Array{safetensors.F32("losses", []int{2}, []float32{1, 0.5})}
+	if err := SaveFile(src, path, toyModel(), extra, map[string]string{"format": "toy"}); err != nil {
+		t.Fatal(err)
+	}
+	dst := NewVars("/b")
+	if err := LoadFile(dst, path, toyModel(), Options{Ignore: func(name string) bool { return name == "losses" }}); err != nil {
+		t.Fatal(err)
+	}
+	for _, sp := range toyModel().List() {
+		a, _ := Values(src, sp.Name)
+		b, _ := Values(dst, sp.Name)
+		if !slices.Equal(a, b) {
+			t.Errorf("%s: saved %v, loaded %v", sp.Name, a, b)
+		}
+	}
+	f, err := safetensors.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if f.Metadata["format"] != "toy" {
+		t.Errorf("metadata %v", f.Metadata)
+	}
+}
