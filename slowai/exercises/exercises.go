@@ -11,6 +11,7 @@ package exercises
 
 import (
 	"errors"
+	"math"
 	"testing"
 )
 
@@ -42,4 +43,18 @@ func Check(t *testing.T, where string, body func(t *testing.T)) {
 		panic(r)
 	}()
 	body(t)
+}
+
+// Close reports whether a and b have the same length and differ by at most tol everywhere:
+// how exercise tests compare a student's numbers with the expected ones.
+func Close(a, b []float32, tol float64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if math.Abs(float64(a[i]-b[i])) > tol {
+			return false
+		}
+	}
+	return true
 }

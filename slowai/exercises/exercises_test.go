@@ -25,3 +25,9 @@ func TestCheckPassesAnswers(t *testing.T) {
 		t.Fatal("an answered exercise did not run")
 	}
 }
+
+func TestClose(t *testing.T) {
+	if !Close([]float32{1, 2}, []float32{1.05, 2}, 0.1) || Close([]float32{1, 2}, []float32{1.2, 2}, 0.1) || Close([]float32{1}, []float32{1, 1}, 1) {
+		t.Error("Close disagrees with |a-b| <= tol over equal lengths")
+	}
+}

@@ -10,28 +10,16 @@ import (
 
 const file = "slowai/exercises/lesson01a/exercises.go: "
 
-func close32(a, b []float32, tol float64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if math.Abs(float64(a[i]-b[i])) > tol {
-			return false
-		}
-	}
-	return true
-}
-
 func TestGuide(t *testing.T) {
 	exercises.Check(t, file+"Guide", func(t *testing.T) {
 		u, c := []float32{1, 0, -1}, []float32{2, 0.5, -1}
-		if got := Guide(u, c, 1); !close32(got, c, 1e-6) {
+		if got := Guide(u, c, 1); !exercises.Close(got, c, 1e-6) {
 			t.Errorf("g = 1 must give the conditional prediction: %v", got)
 		}
-		if got := Guide(u, c, 0); !close32(got, u, 1e-6) {
+		if got := Guide(u, c, 0); !exercises.Close(got, u, 1e-6) {
 			t.Errorf("g = 0 must give the unconditional prediction: %v", got)
 		}
-		if got := Guide(u, c, 7.5); !close32(got, []float32{8.5, 3.75, -1}, 1e-5) {
+		if got := Guide(u, c, 7.5); !exercises.Close(got, []float32{8.5, 3.75, -1}, 1e-5) {
 			t.Errorf("g = 7.5: %v, want [8.5 3.75 -1]", got)
 		}
 	})
@@ -54,7 +42,7 @@ func TestStepsRun(t *testing.T) {
 func TestNoiseForms(t *testing.T) {
 	exercises.Check(t, file+"NoiseSigma, NoiseAlphaBar, SigmaOf", func(t *testing.T) {
 		x0, eps := []float32{0.5, -1, 2}, []float32{1, 0.3, -0.7}
-		if got := NoiseSigma(x0, eps, 2); !close32(got, []float32{2.5, -0.4, 0.6}, 1e-6) {
+		if got := NoiseSigma(x0, eps, 2); !exercises.Close(got, []float32{2.5, -0.4, 0.6}, 1e-6) {
 			t.Errorf("NoiseSigma: %v", got)
 		}
 		// Against the library's forward process, at a timestep of SD's schedule.
@@ -64,7 +52,7 @@ func TestNoiseForms(t *testing.T) {
 			t.Fatal(err)
 		}
 		abar := s.AlphaBars[500]
-		if got := NoiseAlphaBar(x0, eps, abar); !close32(got, want, 1e-5) {
+		if got := NoiseAlphaBar(x0, eps, abar); !exercises.Close(got, want, 1e-5) {
 			t.Errorf("NoiseAlphaBar: %v, want %v", got, want)
 		}
 		if got, want := SigmaOf(abar), s.Sigma(500); math.Abs(got-want) > 1e-9*want {
@@ -74,7 +62,7 @@ func TestNoiseForms(t *testing.T) {
 		for i := range scaled {
 			scaled[i] /= float32(math.Sqrt(abar))
 		}
-		if !close32(scaled, NoiseSigma(x0, eps, SigmaOf(abar)), 1e-5) {
+		if !exercises.Close(scaled, NoiseSigma(x0, eps, SigmaOf(abar)), 1e-5) {
 			t.Errorf("the two forms disagree after dividing by √ᾱ")
 		}
 	})

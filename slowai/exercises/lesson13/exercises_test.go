@@ -11,18 +11,6 @@ import (
 
 const file = "slowai/exercises/lesson13/exercises.go: "
 
-func close32(a, b []float32, tol float64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if math.Abs(float64(a[i]-b[i])) > tol {
-			return false
-		}
-	}
-	return true
-}
-
 func TestAlphaBars(t *testing.T) {
 	exercises.Check(t, file+"AlphaBars", func(t *testing.T) {
 		for name, s := range map[string]*diffusion.Schedule{
@@ -51,10 +39,10 @@ func TestQSampleAndPredictX0(t *testing.T) {
 			t.Fatal(err)
 		}
 		xt := QSample(x0, eps, s.AlphaBars[400])
-		if !close32(xt, want, 1e-6) {
+		if !exercises.Close(xt, want, 1e-6) {
 			t.Fatalf("QSample = %v, library %v", xt, want)
 		}
-		if back := PredictX0(xt, eps, s.AlphaBars[400]); !close32(back, x0, 1e-5) {
+		if back := PredictX0(xt, eps, s.AlphaBars[400]); !exercises.Close(back, x0, 1e-5) {
 			t.Errorf("PredictX0 with the true noise = %v, want x0 = %v", back, x0)
 		}
 	})
@@ -64,10 +52,10 @@ func TestDDIMStep(t *testing.T) {
 	exercises.Check(t, file+"DDIMStep", func(t *testing.T) {
 		x0, eps := []float32{0.2, -0.7, 1}, []float32{1, 0.5, -0.3}
 		want := diffusion.DDIMUpdate(x0, eps, 0.3, 0, nil)
-		if got := DDIMStep(x0, eps, 0.3); !close32(got, want, 1e-6) {
+		if got := DDIMStep(x0, eps, 0.3); !exercises.Close(got, want, 1e-6) {
 			t.Errorf("DDIMStep = %v, library's DDIMUpdate %v", got, want)
 		}
-		if got := DDIMStep(x0, eps, 1); !close32(got, x0, 1e-6) {
+		if got := DDIMStep(x0, eps, 1); !exercises.Close(got, x0, 1e-6) {
 			t.Errorf("a step to ᾱ = 1 must land on x̂₀: %v", got)
 		}
 	})
