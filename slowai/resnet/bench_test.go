@@ -38,6 +38,7 @@ func BenchmarkW7ResNetStep(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	defer l.Close()
 	if err := l.Fit(1); err != nil { // compiles the step
 		b.Fatal(err)
 	}

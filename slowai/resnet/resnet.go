@@ -8,7 +8,7 @@ package resnet
 import (
 	"fmt"
 
-	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/graph"
 	"github.com/slowai-go/course/slowai/learn"
 	"github.com/slowai-go/course/slowai/nn"
 	"github.com/slowai-go/course/slowai/nn/module"
@@ -17,7 +17,7 @@ import (
 // AvgPool2Ceil is torch's AvgPool2d(2, ceil_mode=True) on NCHW input: an odd edge gets a window of
 // its own (7 -> 4), averaged over the values that exist, as PyTorch divides a window clipped by
 // ceil mode by its clipped size.
-func AvgPool2Ceil(x *Node) *Node {
+func AvgPool2Ceil(x *graph.Node) *graph.Node {
 	d := x.Shape().Dimensions
 	h, w := d[2], d[3]
 	padH, padW := h%2, w%2
@@ -25,9 +25,9 @@ func AvgPool2Ceil(x *Node) *Node {
 		return nn.AvgPool2D(x, 2, 2, 0)
 	}
 	g := x.Graph()
-	x = Pad(x, ScalarZero(g, x.DType()), PadAxis{}, PadAxis{}, PadAxis{End: padH}, PadAxis{End: padW})
+	x = graph.Pad(x, graph.ScalarZero(g, x.DType()), graph.PadAxis{}, graph.PadAxis{}, graph.PadAxis{End: padH}, graph.PadAxis{End: padW})
 	ho, wo := (h+1)/2, (w+1)/2
-	sums := ReduceSum(Reshape(x, d[0], d[1], ho, 2, wo, 2), 3, 5)
+	sums := graph.ReduceSum(graph.Reshape(x, d[0], d[1], ho, 2, wo, 2), 3, 5)
 	counts := make([]float32, ho*wo)
 	for i := range ho {
 		for j := range wo {
@@ -35,8 +35,8 @@ func AvgPool2Ceil(x *Node) *Node {
 			counts[i*wo+j] = float32(rows * cols)
 		}
 	}
-	div := ConvertDType(Const(g, counts), x.DType())
-	return Div(sums, Reshape(div, 1, 1, ho, wo))
+	div := graph.ConvertDType(graph.Const(g, counts), x.DType())
+	return graph.Div(sums, graph.Reshape(div, 1, 1, ho, wo))
 }
 
 // ResBlock is ReLU(convs(x) + identity(x)); with Plain set it is ReLU(convs(x)) alone, the plain
@@ -65,7 +65,7 @@ func NewResBlock(s *module.Specs, name string, in, out, stride int, plain bool) 
 }
 
 // Apply runs the block.
-func (b *ResBlock) Apply(v module.Vars, x *Node) *Node {
+func (b *ResBlock) Apply(v module.Vars, x *graph.Node) *graph.Node {
 	h := nn.ReLU(b.BN1.Apply(v, b.Conv1.Apply(v, x)))
 	h = b.BN2.Apply(v, b.Conv2.Apply(v, h))
 	if b.Plain {
@@ -78,7 +78,7 @@ func (b *ResBlock) Apply(v module.Vars, x *Node) *Node {
 	if b.Widen != nil {
 		id = b.Widen.Apply(v, id)
 	}
-	return nn.ReLU(Add(h, id))
+	return nn.ReLU(graph.Add(h, id))
 }
 
 // Channels are the W7 network's widths: the input, then each block's output.
