@@ -1,6 +1,7 @@
 // Package resnet builds lesson 11's residual networks for 28x28 Fashion-MNIST: the ResBlock (two
 // 3x3 convolutions with BatchNorm, plus an identity path that is averaged down and widened by a 1x1
-// convolution only when the shape changes) and the W7 network of /work/shared/bench/WORKLOADS.md.
+// convolution only when the shape changes) and the network of lessons 11 and 12, which the
+// course's speed benchmarks also train (slowai/backend/PERFORMANCE.md).
 // The identity path is why deep networks train: at the start each block is close to the identity, so
 // the gradient reaches the first layers undiminished.
 package resnet
@@ -81,10 +82,10 @@ func (b *ResBlock) Apply(v module.Vars, x *graph.Node) *graph.Node {
 	return nn.ReLU(graph.Add(h, id))
 }
 
-// Channels are the W7 network's widths: the input, then each block's output.
+// Channels are the network's widths: the input, then each block's output.
 var Channels = []int{1, 16, 32, 64, 128, 256}
 
-// New builds the W7 network (plain: without identity paths): ResBlock(1->16, stride 1), then
+// New builds the lesson's ResNet (plain: without identity paths): ResBlock(1->16, stride 1), then
 // stride-2 blocks 16->32->64->128->256 (28 -> 14 -> 7 -> 4 -> 2), a global average pool,
 // Linear(256, 10, no bias) and BatchNorm1d(10). The residual one has 1,225,588 trainable parameters.
 func New(plain bool) (*module.Specs, *module.Sequential) {
