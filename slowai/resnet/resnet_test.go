@@ -13,29 +13,15 @@ import (
 	"github.com/slowai-go/course/slowai/nn/module"
 )
 
-func trainable(s *module.Specs) int {
-	n := 0
-	for _, sp := range s.List() {
-		if !sp.Buffer {
-			size := 1
-			for _, d := range sp.Shape {
-				size *= d
-			}
-			n += size
-		}
-	}
-	return n
-}
-
 // TestParamCount checks WORKLOADS.md's 1,225,588 and that the plain variant lacks exactly the five
 // 1x1 identity convolutions (16+512+2048+8192+32768 weights).
 func TestParamCount(t *testing.T) {
 	s, _ := New(false)
-	if got := trainable(s); got != 1_225_588 {
+	if got := int(s.NumTrainable()); got != 1_225_588 {
 		t.Errorf("residual W7 has %d trainable parameters, want 1,225,588", got)
 	}
 	p, _ := New(true)
-	if got, want := trainable(p), 1_225_588-(16+512+2048+8192+32768); got != want {
+	if got, want := int(p.NumTrainable()), 1_225_588-(16+512+2048+8192+32768); got != want {
 		t.Errorf("plain W7 has %d trainable parameters, want %d", got, want)
 	}
 }

@@ -141,3 +141,15 @@ func TestSetInit(t *testing.T) {
 		}
 	}
 }
+
+func TestNumTrainable(t *testing.T) {
+	s := &Specs{}
+	NewLinear(s, "l", 3, 2, true) // 6 + 2
+	NewBatchNorm(s, "bn", 4)      // 4 + 4 trained, 8 in buffers
+	if got := s.NumTrainable(); got != 16 {
+		t.Errorf("NumTrainable = %d, want 16", got)
+	}
+	if got := s.NumParams(); got != 24 {
+		t.Errorf("NumParams = %d, want 24", got)
+	}
+}

@@ -102,6 +102,17 @@ func (s *Specs) NumParams() int64 {
 	return n
 }
 
+// NumTrainable is the number of scalar parameters an optimizer updates (buffers left out).
+func (s *Specs) NumTrainable() int64 {
+	var n int64
+	for _, sp := range s.list {
+		if !sp.Buffer {
+			n += int64(size(sp.Shape))
+		}
+	}
+	return n
+}
+
 func size(shape []int) int {
 	n := 1
 	for _, d := range shape {
