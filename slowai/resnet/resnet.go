@@ -1,7 +1,8 @@
 // Package resnet builds lesson 11's residual networks for 28x28 Fashion-MNIST: the ResBlock (two
 // 3x3 convolutions with BatchNorm, plus an identity path that is averaged down and widened by a 1x1
 // convolution only when the shape changes) and the network of lessons 11 and 12, which the
-// course's speed benchmarks also train (slowai/backend/PERFORMANCE.md).
+// course's speed benchmarks also train (slowai/backend/PERFORMANCE.md), and PlainCNN, the
+// one-convolution-per-stage network the lesson compares it with.
 // The identity path is why deep networks train: at the start each block is close to the identity, so
 // the gradient reaches the first layers undiminished.
 package resnet
@@ -99,9 +100,54 @@ func New(plain bool) (*module.Specs, *module.Sequential) {
 		name := fmt.Sprintf("res%d", i)
 		seq.Add(name, NewResBlock(s, name, Channels[i], Channels[i+1], stride, plain))
 	}
+	addHead(s, seq)
+	return s, seq
+}
+
+// addHead ends a network whose last layer has Channels' last width: a global average pool,
+// Linear(256, 10, no bias) and BatchNorm1d(10).
+func addHead(s *module.Specs, seq *module.Sequential) {
 	seq.Add("pool", module.Fn(nn.GlobalAvgPool2D))
 	seq.Add("lin", module.NewLinear(s, "lin", Channels[len(Channels)-1], 10, false))
 	seq.Add("bn", module.NewBatchNorm(s, "bn", 10))
+}
+
+// ConvBNReLU is one layer of lessons 09 and 10's plain CNN: a bias-free 3x3 convolution with the
+// given stride, BatchNorm and a ReLU.
+type ConvBNReLU struct {
+	Conv module.Conv2D
+	BN   module.BatchNorm
+}
+
+// NewConvBNReLU declares the layer in -> out channels under name: conv and bn.
+func NewConvBNReLU(s *module.Specs, name string, in, out, stride int) *ConvBNReLU {
+	return &ConvBNReLU{
+		Conv: module.NewConv2DNoBias(s, name+".conv", in, out, 3, nn.ConvOpts{Stride: nn.Pair(stride), Padding: nn.Pair(1)}),
+		BN:   module.NewBatchNorm(s, name+".bn", out),
+	}
+}
+
+// Apply runs the layer.
+func (c *ConvBNReLU) Apply(v module.Vars, x *graph.Node) *graph.Node {
+	return nn.ReLU(c.BN.Apply(v, c.Conv.Apply(v, x)))
+}
+
+// PlainCNN is the plain CNN the lesson sets beside the ResNet: lesson 10's stack of ConvBNReLU
+// layers grown to the ResNet's widths, strides and head, one convolution where New has a block of
+// two: 1->16 (stride 1), then 16->32->64->128->256 with stride 2 (28 -> 14 -> 7 -> 4 -> 2). It has
+// 395,396 trainable parameters.
+func PlainCNN() (*module.Specs, *module.Sequential) {
+	s := &module.Specs{}
+	seq := &module.Sequential{}
+	for i := 0; i+1 < len(Channels); i++ {
+		stride := 2
+		if i == 0 {
+			stride = 1
+		}
+		name := fmt.Sprintf("conv%d", i)
+		seq.Add(name, NewConvBNReLU(s, name, Channels[i], Channels[i+1], stride))
+	}
+	addHead(s, seq)
 	return s, seq
 }
 
