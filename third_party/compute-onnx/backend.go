@@ -107,6 +107,7 @@ type Backend struct {
 	capabilities   compute.Capabilities
 	isFinalized    bool
 	keepModelProto bool
+	session        sessionOptions
 }
 
 // SetKeepModelProto controls whether compiled Executable instances retain the graph *onnx.ModelProto.
@@ -147,13 +148,13 @@ func init() {
 	}
 }
 
-func parseConfig(config string) (cuda bool, logSeverity int, err error) {
+func parseConfig(config string) (cuda bool, logSeverity int, session sessionOptions, err error) {
 	cuda = false
 	hasProvider := false
 	logSeverity = -1 // not set
 
 	if config == "" {
-		return HasNvidiaGPU(), -1, nil
+		return HasNvidiaGPU(), -1, session, nil
 	}
 
 	parts := strings.Split(config, ",")
@@ -166,10 +167,14 @@ func parseConfig(config string) (cuda bool, logSeverity int, err error) {
 			kv := strings.SplitN(part, "=", 2)
 			key := strings.ToLower(strings.TrimSpace(kv[0]))
 			val := strings.TrimSpace(kv[1])
-			if key == "log" {
+			if ok, err := session.parse(strings.TrimSpace(kv[0]), val); ok {
+				if err != nil {
+					return false, 0, session, err
+				}
+			} else if key == "log" {
 				var level int
 				if _, err := fmt.Sscanf(val, "%d", &level); err != nil {
-					return false, 0, errors.Errorf("invalid log level: %q", val)
+					return false, 0, session, errors.Errorf("invalid log level: %q", val)
 				}
 				// Map level to ORT severity (higher level = more verbose):
 				// level=0 -> severity=3 (ERROR)
@@ -182,7 +187,7 @@ func parseConfig(config string) (cuda bool, logSeverity int, err error) {
 				}
 				logSeverity = severity
 			} else {
-				return false, 0, errors.Errorf("unknown config option: %q", key)
+				return false, 0, session, errors.Errorf("unknown config option: %q", key)
 			}
 		} else {
 			partLower := strings.ToLower(part)
@@ -193,7 +198,7 @@ func parseConfig(config string) (cuda bool, logSeverity int, err error) {
 				cuda = false
 				hasProvider = true
 			} else {
-				return false, 0, errors.Errorf("invalid config value %q: expected \"cpu\", \"cuda\", \"gpu\", or key=value option", part)
+				return false, 0, session, errors.Errorf("invalid config value %q: expected \"cpu\", \"cuda\", \"gpu\", or key=value option", part)
 			}
 		}
 	}
@@ -201,7 +206,7 @@ func parseConfig(config string) (cuda bool, logSeverity int, err error) {
 	if !hasProvider {
 		cuda = HasNvidiaGPU()
 	}
-	return cuda, logSeverity, nil
+	return cuda, logSeverity, session, nil
 }
 
 func New(config string) (compute.Backend, error) {
@@ -209,7 +214,7 @@ func New(config string) (compute.Backend, error) {
 		return nil, errors.Errorf("onnxruntime backend is not supported on platform %s/%s", runtime.GOOS, runtime.GOARCH)
 	}
 
-	cuda, logSeverity, err := parseConfig(config)
+	cuda, logSeverity, session, err := parseConfig(config)
 	if err != nil {
 		return nil, err
 	}
@@ -229,6 +234,7 @@ func New(config string) (compute.Backend, error) {
 		config:      config,
 		cuda:        cuda,
 		logSeverity: logSeverity,
+		session:     session,
 	}, nil
 }
 

@@ -292,6 +292,10 @@ func (b *Builder) Compile() (compute.Executable, error) {
 		return nil, errors.Wrap(err, "failed to set ONNX Runtime session log severity level")
 	}
 
+	if err = b.backend.session.apply(options); err != nil {
+		return nil, err
+	}
+
 	session, err := ort.NewDynamicAdvancedSessionWithONNXData(modelBytes, inputNames, outputNames, options)
 	if err != nil {
 		_ = os.WriteFile("failed_model.onnx", modelBytes, 0644)

@@ -198,6 +198,10 @@ func LoadModel(backend compute.Backend, r io.Reader) (compute.Executable, error)
 		return nil, errors.Wrap(err, "LoadModel: failed to set ONNX Runtime session log severity level")
 	}
 
+	if err = onBackend.session.apply(options); err != nil {
+		return nil, err
+	}
+
 	session, err := ort.NewDynamicAdvancedSessionWithONNXData(modelBytes, inputNames, outputNames, options)
 	if err != nil {
 		return nil, errors.Wrap(err, "LoadModel: failed to create ONNX Runtime session")

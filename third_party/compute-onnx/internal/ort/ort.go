@@ -50,6 +50,11 @@ OrtStatus* wrapper_GetDimensions(const OrtApi* api, const OrtTensorTypeAndShapeI
 void wrapper_ReleaseTensorTypeAndShapeInfo(const OrtApi* api, OrtTensorTypeAndShapeInfo* info);
 OrtStatus* wrapper_AddInitializer(const OrtApi* api, OrtSessionOptions* options, const char* name, const OrtValue* val);
 OrtStatus* wrapper_SetSessionLogSeverityLevel(const OrtApi* api, OrtSessionOptions* options, int session_log_severity_level);
+OrtStatus* wrapper_SetIntraOpNumThreads(const OrtApi* api, OrtSessionOptions* options, int n);
+OrtStatus* wrapper_SetInterOpNumThreads(const OrtApi* api, OrtSessionOptions* options, int n);
+OrtStatus* wrapper_SetSessionExecutionMode(const OrtApi* api, OrtSessionOptions* options, int mode);
+OrtStatus* wrapper_SetSessionGraphOptimizationLevel(const OrtApi* api, OrtSessionOptions* options, int level);
+OrtStatus* wrapper_AddSessionConfigEntry(const OrtApi* api, OrtSessionOptions* options, const char* key, const char* value);
 
 // IoBinding
 OrtStatus* wrapper_CreateIoBinding(const OrtApi* api, OrtSession* session, OrtIoBinding** out);
@@ -200,6 +205,56 @@ func (so *SessionOptions) AddInitializer(name string, val Value) error {
 func (so *SessionOptions) SetSessionLogSeverityLevel(level int) error {
 	status := C.wrapper_SetSessionLogSeverityLevel(ortApi, so.options, C.int(level))
 	return statusToError(status)
+}
+
+// SetIntraOpNumThreads sets the size of the thread pool that runs one operator (0: ONNX Runtime's default,
+// one thread per physical core; the calling thread counts as one).
+func (so *SessionOptions) SetIntraOpNumThreads(n int) error {
+	return statusToError(C.wrapper_SetIntraOpNumThreads(ortApi, so.options, C.int(n)))
+}
+
+// SetInterOpNumThreads sets the size of the thread pool that runs independent operators at the same time;
+// it is used only in parallel execution mode.
+func (so *SessionOptions) SetInterOpNumThreads(n int) error {
+	return statusToError(C.wrapper_SetInterOpNumThreads(ortApi, so.options, C.int(n)))
+}
+
+// ExecutionMode says whether a session runs its operators one at a time or independent ones in parallel.
+type ExecutionMode int
+
+const (
+	ExecutionSequential ExecutionMode = C.ORT_SEQUENTIAL
+	ExecutionParallel   ExecutionMode = C.ORT_PARALLEL
+)
+
+// SetSessionExecutionMode sets the session's execution mode.
+func (so *SessionOptions) SetSessionExecutionMode(mode ExecutionMode) error {
+	return statusToError(C.wrapper_SetSessionExecutionMode(ortApi, so.options, C.int(mode)))
+}
+
+// GraphOptimizationLevel is how much ONNX Runtime rewrites a graph before running it.
+type GraphOptimizationLevel int
+
+const (
+	GraphOptimizationDisableAll GraphOptimizationLevel = C.ORT_DISABLE_ALL
+	GraphOptimizationBasic      GraphOptimizationLevel = C.ORT_ENABLE_BASIC
+	GraphOptimizationExtended   GraphOptimizationLevel = C.ORT_ENABLE_EXTENDED
+	GraphOptimizationLayout     GraphOptimizationLevel = C.ORT_ENABLE_LAYOUT
+	GraphOptimizationAll        GraphOptimizationLevel = C.ORT_ENABLE_ALL
+)
+
+// SetSessionGraphOptimizationLevel sets the session's graph optimization level.
+func (so *SessionOptions) SetSessionGraphOptimizationLevel(level GraphOptimizationLevel) error {
+	return statusToError(C.wrapper_SetSessionGraphOptimizationLevel(ortApi, so.options, C.int(level)))
+}
+
+// AddSessionConfigEntry sets one of ONNX Runtime's string session options
+// (onnxruntime_session_options_config_keys.h), e.g. "session.intra_op.allow_spinning" = "0".
+func (so *SessionOptions) AddSessionConfigEntry(key, value string) error {
+	cKey, cValue := C.CString(key), C.CString(value)
+	defer C.free(unsafe.Pointer(cKey))
+	defer C.free(unsafe.Pointer(cValue))
+	return statusToError(C.wrapper_AddSessionConfigEntry(ortApi, so.options, cKey, cValue))
 }
 
 type CUDAProviderOptions struct {

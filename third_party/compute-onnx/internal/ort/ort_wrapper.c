@@ -136,6 +136,26 @@ OrtStatus* wrapper_SetSessionLogSeverityLevel(const OrtApi* api, OrtSessionOptio
     return api->SetSessionLogSeverityLevel(options, session_log_severity_level);
 }
 
+OrtStatus* wrapper_SetIntraOpNumThreads(const OrtApi* api, OrtSessionOptions* options, int n) {
+    return api->SetIntraOpNumThreads(options, n);
+}
+
+OrtStatus* wrapper_SetInterOpNumThreads(const OrtApi* api, OrtSessionOptions* options, int n) {
+    return api->SetInterOpNumThreads(options, n);
+}
+
+OrtStatus* wrapper_SetSessionExecutionMode(const OrtApi* api, OrtSessionOptions* options, int mode) {
+    return api->SetSessionExecutionMode(options, (ExecutionMode)mode);
+}
+
+OrtStatus* wrapper_SetSessionGraphOptimizationLevel(const OrtApi* api, OrtSessionOptions* options, int level) {
+    return api->SetSessionGraphOptimizationLevel(options, (GraphOptimizationLevel)level);
+}
+
+OrtStatus* wrapper_AddSessionConfigEntry(const OrtApi* api, OrtSessionOptions* options, const char* key, const char* value) {
+    return api->AddSessionConfigEntry(options, key, value);
+}
+
 // --- IoBinding wrappers ---
 
 OrtStatus* wrapper_CreateIoBinding(const OrtApi* api, OrtSession* session, OrtIoBinding** out) {
