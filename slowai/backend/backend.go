@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"runtime"
 	"strings"
 	"sync"
 	"unsafe"
@@ -216,8 +217,10 @@ func open(engine, config string) (compute.Backend, error) {
 const EnvORTOptions = "SLOWAI_ORT"
 
 // DefaultORTOptions are the ONNX Runtime session options of every onnx session, chosen by the A/B
-// measurements of the training steps W2, W3 and W7 in PERFORMANCE.md ("Session options").
-const DefaultORTOptions = ""
+// measurements of the training steps W2, W3 and W7 in PERFORMANCE.md ("Session options"): one
+// intra-op thread per CPU. ONNX Runtime's own default (one per physical core) ran everything on a
+// single thread on this 2-vCPU VM.
+var DefaultORTOptions = fmt.Sprintf("intra_op_threads=%d", runtime.NumCPU())
 
 // onnxSessionConfig returns an onnx engine config with DefaultORTOptions before it and $SLOWAI_ORT after
 // it (compute-onnx lets a later key override an earlier one).
