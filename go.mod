@@ -33,3 +33,7 @@ require (
 	google.golang.org/protobuf v1.36.11 // indirect
 	k8s.io/klog/v2 v2.140.0 // indirect
 )
+
+// Fork with ONNX Runtime session options (threads, execution mode, graph optimization, config
+// entries) in the backend config string; see third_party/compute-onnx/FORK.md.
+replace github.com/gomlx/compute-onnx => ./third_party/compute-onnx

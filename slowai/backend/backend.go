@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"runtime"
 	"strings"
 	"sync"
 	"unsafe"
@@ -191,6 +192,7 @@ func open(engine, config string) (compute.Backend, error) {
 		if _, err := onnxLibrary(); err != nil {
 			return nil, fmt.Errorf("slowai/backend: onnx: %w", err)
 		}
+		config = onnxSessionConfig(config)
 	case XLA:
 		if _, err := xlaPlugins(); err != nil {
 			return nil, fmt.Errorf("slowai/backend: xla: %w (searched $PJRT_PLUGIN_LIBRARY_PATH, "+
@@ -207,6 +209,30 @@ func open(engine, config string) (compute.Backend, error) {
 		return nil, fmt.Errorf("slowai/backend: starting %q: %w", full, err)
 	}
 	return b, nil
+}
+
+// EnvORTOptions adds ONNX Runtime session options for A/B measurements, after DefaultORTOptions and the
+// engine's config, so that they override both: comma-separated key=value pairs of the compute-onnx
+// fork's config (third_party/compute-onnx/FORK.md), e.g. "execution_mode=parallel,intra_op_threads=1".
+const EnvORTOptions = "SLOWAI_ORT"
+
+// DefaultORTOptions are the ONNX Runtime session options of every onnx session, chosen by the A/B
+// measurements of the training steps W2, W3 and W7 in PERFORMANCE.md ("Session options"): one
+// intra-op thread per CPU. ONNX Runtime's own default (one per physical core) ran everything on a
+// single thread on this 2-vCPU VM.
+var DefaultORTOptions = fmt.Sprintf("intra_op_threads=%d", runtime.NumCPU())
+
+// onnxSessionConfig returns an onnx engine config with DefaultORTOptions before it and $SLOWAI_ORT after
+// it (compute-onnx lets a later key override an earlier one).
+func onnxSessionConfig(config string) string {
+	parts := []string{DefaultORTOptions, config, os.Getenv(EnvORTOptions)}
+	var kept []string
+	for _, p := range parts {
+		if p = strings.Trim(strings.TrimSpace(p), ","); p != "" {
+			kept = append(kept, p)
+		}
+	}
+	return strings.Join(kept, ",")
 }
 
 // EnvFixes adjusts the engine's fixes for A/B measurements: a comma-separated list of fixes field names,
