@@ -170,9 +170,21 @@ func inside(y, x, h, w *graph.Node, height, width int) *graph.Node {
 	return graph.LogicalAnd(in(r, y, h), in(c, x, w))
 }
 
+// EraseFill is the noise erased rectangles get: normal, with the batch's mean and standard
+// deviation, clipped to the batch's range, as fast.ai's RandErase fills them.
+func EraseFill(x *graph.Node, noise *module.Noise) *graph.Node {
+	if noise == nil {
+		panic("augment.EraseFill: no noise source (in a Learner, use augment.Model and Options.Prepare)")
+	}
+	mean := graph.ReduceAllMean(x)
+	std := graph.Sqrt(graph.ReduceAllMean(graph.Square(graph.Sub(x, mean))))
+	fill := graph.Add(graph.Mul(noise.Normal(x.Shape()), std), mean)
+	return graph.Clip(fill, graph.ReduceAllMin(x), graph.ReduceAllMax(x))
+}
+
 // Apply augments images x [B, C, H, W] in the graph by draws [B, 10] (Draws.Tensor): the crop, then
-// the mirror, then the patch. Erased rectangles get noise with the batch's mean and standard
-// deviation, clipped to its range, as fast.ai's RandErase does; only what o enables is built.
+// the mirror, then the patch: EraseFill's noise, or a copy of the rectangle at (SY, SX) moved into
+// place by Shift. Only what o enables is built.
 func (o Options) Apply(x, draws *graph.Node, noise *module.Noise) *graph.Node {
 	col := func(i int) *graph.Node {
 		return graph.Reshape(graph.Slice(draws, graph.AxisRange(), graph.AxisElem(i)), -1)
@@ -194,14 +206,7 @@ func (o Options) Apply(x, draws *graph.Node, noise *module.Noise) *graph.Node {
 		return graph.BroadcastToDims(on, d...) // every channel alike
 	}
 	if o.Erase > 0 {
-		if noise == nil {
-			panic("augment: Options.Apply erases rectangles but has no noise")
-		}
-		mean := graph.ReduceAllMean(x)
-		std := graph.Sqrt(graph.ReduceAllMean(graph.Square(graph.Sub(x, mean))))
-		fill := graph.Add(graph.Mul(noise.Normal(x.Shape()), std), mean)
-		fill = graph.Clip(fill, graph.ReduceAllMin(x), graph.ReduceAllMax(x))
-		x = graph.Where(is(Erase), fill, x)
+		x = graph.Where(is(Erase), EraseFill(x, noise), x)
 	}
 	if o.Copy > 0 {
 		from := Shift(x, graph.Sub(col(colSY), col(colY)), graph.Sub(col(colSX), col(colX)))
