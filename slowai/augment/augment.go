@@ -14,6 +14,7 @@ import (
 	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
 
 	"github.com/slowai-go/course/slowai/data"
 	"github.com/slowai-go/course/slowai/learn"
@@ -260,4 +261,44 @@ func (o Options) Prepare(b *data.Batch, rng *rand.Rand) (learn.Batch, error) {
 // [B, C, H, W] and of their mirrors. probs maps images to probabilities [B, classes].
 func FlipTTA(probs func(x *graph.Node) *graph.Node, x *graph.Node) *graph.Node {
 	return graph.MulScalar(graph.Add(probs(x), probs(graph.Reverse(x, 3))), 0.5)
+}
+
+// Accuracy is the share of ds that net (evaluation mode, weights in v) labels right, with
+// test-time augmentation by flip when tta is set. It runs 500 images per call.
+func Accuracy(v module.Vars, net module.Layer, ds *data.Dataset, tta bool) (float64, error) {
+	if ds == nil || ds.N == 0 {
+		return 0, errors.New("augment.Accuracy: empty data set")
+	}
+	if v.Backend == nil {
+		return 0, errors.New("augment.Accuracy: the Vars have no Backend (a Learner's have)")
+	}
+	v.Train = false
+	probs := func(x *graph.Node) *graph.Node { return graph.Softmax(net.Apply(v, x), -1) }
+	exec, err := model.NewExec(v.Backend, v.Store, func(_ *model.Scope, x *graph.Node) *graph.Node {
+		if tta {
+			return graph.ArgMax(FlipTTA(probs, x), -1, dtypes.Int32)
+		}
+		return graph.ArgMax(probs(x), -1, dtypes.Int32)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("augment.Accuracy: %w", err)
+	}
+	defer exec.Finalize()
+	right, size := 0, ds.C*ds.H*ds.W
+	for start := 0; start < ds.N; start += 500 {
+		n := min(500, ds.N-start)
+		x := tensors.FromFlatDataAndDimensions(ds.Images[start*size:(start+n)*size], n, ds.C, ds.H, ds.W)
+		out, err := exec.Exec(x)
+		if err != nil {
+			return 0, fmt.Errorf("augment.Accuracy: %w", err)
+		}
+		pred := tensors.MustCopyFlatData[int32](out[0])
+		out[0].FinalizeAll()
+		for i, p := range pred {
+			if int(p) == ds.Labels[start+i] {
+				right++
+			}
+		}
+	}
+	return float64(right) / float64(ds.N), nil
 }

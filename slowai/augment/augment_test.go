@@ -327,3 +327,78 @@ func TestLearnerAugments(t *testing.T) {
 		t.Errorf("losses %v and %v: want 8 equal steps", a, b)
 	}
 }
+
+// Accuracy with and without flip TTA against a float64 evaluation of a linear classifier on the host.
+func TestAccuracy(t *testing.T) {
+	be := newBackend(t)
+	const n, h, w, k = 300, 2, 3, 3
+	rng := rand.New(rand.NewPCG(4, 4))
+	imgs, labels := make([]float32, n*h*w), make([]int, n)
+	for i := range imgs {
+		imgs[i] = rng.Float32()
+	}
+	for i := range labels {
+		labels[i] = rng.IntN(k)
+	}
+	ds, err := data.NewDataset("toy", 1, h, w, imgs, labels, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, seq := &module.Specs{}, &module.Sequential{}
+	seq.Add("flatten", module.Flatten).Add("lin", module.NewLinear(s, "lin", h*w, k, true))
+	v := module.NewVarsOn("/acc", be)
+	if err := module.Randomize(v, s, 5); err != nil {
+		t.Fatal(err)
+	}
+	wts, _ := module.Values(v, "lin.weight")
+	bias, _ := module.Values(v, "lin.bias")
+	probs := func(x []float32) []float64 {
+		p, sum := make([]float64, k), 0.0
+		for j := range k {
+			z := float64(bias[j])
+			for i, xi := range x {
+				z += float64(wts[j*h*w+i]) * float64(xi)
+			}
+			p[j] = math.Exp(z)
+			sum += p[j]
+		}
+		for j := range p {
+			p[j] /= sum
+		}
+		return p
+	}
+	for _, tta := range []bool{false, true} {
+		right := 0
+		for i := range n {
+			x := ds.Image(i)
+			p := probs(x)
+			if tta {
+				m := make([]float32, len(x))
+				for r := range h {
+					for c := range w {
+						m[r*w+c] = x[r*w+w-1-c]
+					}
+				}
+				for j, q := range probs(m) {
+					p[j] = (p[j] + q) / 2
+				}
+			}
+			best := 0
+			for j := range p {
+				if p[j] > p[best] {
+					best = j
+				}
+			}
+			if best == labels[i] {
+				right++
+			}
+		}
+		got, err := augment.Accuracy(v, seq, ds, tta)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := float64(right) / n; got != want {
+			t.Errorf("tta %v: accuracy %v, want %v", tta, got, want)
+		}
+	}
+}
