@@ -38,6 +38,8 @@ type Vars struct {
 	// Taps, when not nil, collects the activations layers report with Tap (activation
 	// statistics in lesson 08, per-layer summaries in lesson 11).
 	Taps *Taps
+	// Noise, when not nil, is the training step's source of random numbers (Dropout's masks).
+	Noise *Noise
 }
 
 // Taps is an ordered list of named activations of one graph.
