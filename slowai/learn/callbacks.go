@@ -225,6 +225,17 @@ func (s StopAfter) AfterBatch(l *Learner) error {
 	return nil
 }
 
+// StopAt cancels the fit after the first training step that ends past its time (a run's
+// deadline; save the Learner after Fit, since a cancelled fit skips Checkpoint's AfterFit).
+type StopAt time.Time
+
+func (s StopAt) AfterBatch(l *Learner) error {
+	if l.Training && time.Now().After(time.Time(s)) {
+		return ErrCancelFit
+	}
+	return nil
+}
+
 // ClipGrads scales the gradients down, inside the step, when their global L2 norm exceeds Max.
 type ClipGrads struct{ Max float64 }
 

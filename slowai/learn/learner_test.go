@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/gomlx/core/tensors"
@@ -421,5 +422,24 @@ func TestCallbackWithWrongSignature(t *testing.T) {
 	err := l.Fit(1)
 	if err == nil || !strings.Contains(err.Error(), "wrongSig") || !strings.Contains(err.Error(), "AfterBatch") {
 		t.Fatalf("Fit with a misdeclared callback method: %v", err)
+	}
+}
+
+// TestStopAt: a deadline already past stops the fit after its first training step, without error;
+// one in the future lets every step run.
+func TestStopAt(t *testing.T) {
+	past := newLearner(t, 40, 8, optim.SGD{LR: 0.1}, StopAt(time.Now().Add(-time.Second)))
+	if err := past.Fit(2); err != nil {
+		t.Fatal(err)
+	}
+	if past.Step != 1 {
+		t.Errorf("past deadline: %d steps, want 1", past.Step)
+	}
+	future := newLearner(t, 40, 8, optim.SGD{LR: 0.1}, StopAt(time.Now().Add(time.Hour)))
+	if err := future.Fit(2); err != nil {
+		t.Fatal(err)
+	}
+	if future.Step != 10 {
+		t.Errorf("future deadline: %d steps, want 10 (2 epochs of 5 batches)", future.Step)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 
+	"github.com/slowai-go/course/slowai/augment"
 	"github.com/slowai-go/course/slowai/data"
 	"github.com/slowai-go/course/slowai/learn"
 	"github.com/slowai-go/course/slowai/nn/module"
@@ -145,11 +146,8 @@ func (c *Classifier) graph(name string) func(*graph.Node) *graph.Node {
 	case "probs":
 		return func(x *graph.Node) *graph.Node { return graph.Softmax(c.head(c.features(x)), -1) }
 	case "tta":
-		return func(x *graph.Node) *graph.Node {
-			p := graph.Softmax(c.head(c.features(x)), -1)
-			q := graph.Softmax(c.head(c.features(graph.Reverse(x, 3))), -1)
-			return graph.MulScalar(graph.Add(p, q), 0.5)
-		}
+		probs := func(x *graph.Node) *graph.Node { return graph.Softmax(c.head(c.features(x)), -1) }
+		return func(x *graph.Node) *graph.Node { return augment.FlipTTA(probs, x) }
 	case "features":
 		return c.features
 	}
@@ -214,30 +212,7 @@ func (c *Classifier) Features(images [][]float32) ([][]float32, error) {
 // Accuracy is the fraction of ds the classifier labels correctly, with or without test-time
 // augmentation.
 func (c *Classifier) Accuracy(ds *data.Dataset, tta bool) (float64, error) {
-	if ds == nil || ds.N == 0 {
-		return 0, errors.New("resnet: Accuracy of an empty data set")
-	}
-	imgs := make([][]float32, ds.N)
-	for i := range imgs {
-		imgs[i] = ds.Image(i)
-	}
-	probs, err := c.Probs(imgs, tta)
-	if err != nil {
-		return 0, err
-	}
-	right := 0
-	for i, p := range probs {
-		best := 0
-		for k, v := range p {
-			if v > p[best] {
-				best = k
-			}
-		}
-		if best == ds.Labels[i] {
-			right++
-		}
-	}
-	return float64(right) / float64(ds.N), nil
+	return augment.Accuracy(c.Vars, c.net, ds, tta)
 }
 
 // Format is the "format" metadata of the classifier's weight files.

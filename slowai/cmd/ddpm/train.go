@@ -93,7 +93,7 @@ func train(args []string) error {
 		if d.Before(now) {
 			d = d.Add(24 * time.Hour)
 		}
-		extra = append(extra, stopAt(d))
+		extra = append(extra, learn.StopAt(d))
 	}
 	if err := ddpm.TrainSteps(l, tc.Steps, extra...); err != nil {
 		return err
@@ -137,16 +137,6 @@ func (s *stepLog) AfterBatch(l *learn.Learner) error {
 	s.lastT, s.lastStep = now, l.Step
 	fmt.Printf("%s step %d/%d loss %.5f (mean of last %d: %.5f) lr %.2e %.1f img/s\n", now.Format("15:04:05"),
 		l.Step, s.total, l.LossValue, s.every, ddpm.SmoothedLoss(ddpm.Losses(l), s.every), l.LR, rate)
-	return nil
-}
-
-// stopAt ends the fit after the first step that finishes past t (train saves after the fit).
-type stopAt time.Time
-
-func (s stopAt) AfterBatch(l *learn.Learner) error {
-	if l.Training && time.Now().After(time.Time(s)) {
-		return learn.ErrCancelFit
-	}
 	return nil
 }
 

@@ -134,7 +134,7 @@ func train(args []string) error {
 		if d.Before(now) {
 			d = d.Add(24 * time.Hour)
 		}
-		extra = append(extra, stopAt(d))
+		extra = append(extra, learn.StopAt(d))
 	}
 	if err := l.Fit(r.Epochs-l.Epoch, extra...); err != nil {
 		return err
@@ -206,16 +206,6 @@ func (e *epochLog) AfterEpoch(l *learn.Learner) error {
 	va, _ := m.Last(false)
 	fmt.Printf("%s epoch %d: train loss %.4f, test loss %.4f, test accuracy %.4f (%.1f min)\n", time.Now().Format("15:04:05"),
 		l.Epoch+1, tr.Loss, va.Loss, va.Metrics["accuracy"], e.seconds()/60)
-	return nil
-}
-
-// stopAt ends the fit after the first step that finishes past t.
-type stopAt time.Time
-
-func (s stopAt) AfterBatch(l *learn.Learner) error {
-	if l.Training && time.Now().After(time.Time(s)) {
-		return learn.ErrCancelFit
-	}
 	return nil
 }
 
