@@ -216,11 +216,14 @@ func (f *function) BatchNormGradient(operand, scale, mean, variance, gradOutput 
 // maxConcatRepeat is the largest repeat of the innermost axis that BroadcastInDim builds by concatenation.
 const maxConcatRepeat = 8
 
-// BroadcastInDim implements compute.StandardOps. With fixes.innerRepeatAsConcat, a broadcast that only
+// BroadcastInDim implements compute.StandardOps. With fixes.innerRepeatAsConcat, a broadcast that
 // repeats each innermost element a few times ([.., W, 1] -> [.., W, f], the column repeat of a nearest
 // upsampling) is built by concatenating f copies: ONNX Runtime's Expand copies such a tensor element by
 // element (42 ms against 3.3 ms for 131072x16x2 floats), and the gradient, a sum over the repeated axis,
-// stays a ReduceSum (a gradient of the concatenation itself would be f strided slices, 5x slower).
+// stays a ReduceSum (a gradient of the concatenation itself would be f strided slices, 5x slower). If
+// other axes are broadcast too ([.., H, 1, W, 1] -> [.., H, 2, W, 2], the gradient of a 2x2 average
+// pool), an Expand then repeats rows of whole innermost blocks, which it copies at memory speed (W7's
+// 256x16x14x2x14x2: 19 ms as one Expand).
 func (f *function) BroadcastInDim(x compute.Value, outputShape shapes.Shape, broadcastAxes []int) (compute.Value, error) {
 	if f.b.be.fix.innerRepeatAsConcat && f.innerRepeat(x, outputShape, broadcastAxes) {
 		return compose("BroadcastInDim", func() compute.Value {
@@ -233,14 +236,22 @@ func (f *function) BroadcastInDim(x compute.Value, outputShape shapes.Shape, bro
 			for i := range copies {
 				copies[i] = x
 			}
-			return must(f.Concatenate(r-1, copies...))
+			y := must(f.Concatenate(r-1, copies...))
+			if ys := f.shapeOf(y); !ys.Equal(outputShape) {
+				axes := make([]int, r)
+				for i := range axes {
+					axes[i] = i
+				}
+				y = must(f.Function.BroadcastInDim(y, outputShape, axes))
+			}
+			return y
 		})
 	}
 	return f.Function.BroadcastInDim(x, outputShape, broadcastAxes)
 }
 
-// innerRepeat reports whether broadcasting x to outputShape only repeats the innermost axis (of size 1,
-// or new) 2 to maxConcatRepeat times, every other axis unchanged.
+// innerRepeat reports whether broadcasting x to outputShape repeats the innermost axis (of size 1, or
+// new) 2 to maxConcatRepeat times, every other axis unchanged or broadcast from size 1.
 func (f *function) innerRepeat(x compute.Value, outputShape shapes.Shape, broadcastAxes []int) bool {
 	xs, err := f.Shape(x)
 	r := outputShape.Rank()
@@ -255,7 +266,7 @@ func (f *function) innerRepeat(x compute.Value, outputShape shapes.Shape, broadc
 		if a != i {
 			return false
 		}
-		if i < r-1 && xs.Dimensions[i] != outputShape.Dimensions[i] {
+		if i < r-1 && xs.Dimensions[i] != outputShape.Dimensions[i] && xs.Dimensions[i] != 1 {
 			return false
 		}
 	}

@@ -650,7 +650,27 @@ func TestInnerRepeat(t *testing.T) {
 			return BroadcastToDims(Reshape(xs[0], 3, 4, 1), 3, 4, 3)
 		}, x)
 	})
+	// With a second axis broadcast as well ([3, 1, 4, 1] -> [3, 2, 4, 2], a 2x2 average pool's
+	// gradient): concatenation on the innermost axis, then an Expand.
+	pooled := arr{dims: []int{3, 2, 4, 2}, data: make([]float64, 48)}
+	for i := range 3 {
+		for a := range 2 {
+			for j := range 4 {
+				for b := range 2 {
+					pooled.data[((i*2+a)*4+j)*2+b] = x.data[i*4+j]
+				}
+			}
+		}
+	}
+	forEngines(t, true, func(t *testing.T, e engine) {
+		checkForward(t, e, "two-axes", pooled, func(xs []*Node) *Node {
+			return BroadcastToDims(Reshape(xs[0], 3, 1, 4, 1), 3, 2, 4, 2)
+		}, x)
+	})
 	forEngines(t, false, func(t *testing.T, e engine) {
 		gradCheck(t, e, func(xs []*Node) *Node { return weighted(BroadcastToDims(Reshape(xs[0], 3, 4, 1), 3, 4, 2)) }, x)
+		gradCheck(t, e, func(xs []*Node) *Node {
+			return weighted(BroadcastToDims(Reshape(xs[0], 3, 1, 4, 1), 3, 2, 4, 2))
+		}, x)
 	})
 }

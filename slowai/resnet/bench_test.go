@@ -2,6 +2,7 @@ package resnet
 
 import (
 	"math"
+	"slices"
 	"testing"
 	"time"
 
@@ -12,8 +13,8 @@ import (
 
 // BenchmarkW7ResNetStep is W7 of WORKLOADS.md: one Learner training step (forward with train-mode
 // BatchNorm, cross-entropy, gradients, AdamW update) of the residual network on a batch of 256
-// 1x28x28 images. Each iteration is a Fit over a one-batch loader; the first, which compiles the
-// step, is not timed. Reports images/s.
+// 1x28x28 images. Each iteration is a Fit over a one-batch loader; two warm-up steps are not
+// timed. Reports images/s at the median and at the fastest step.
 func BenchmarkW7ResNetStep(b *testing.B) {
 	const batch = 256
 	images := make([]float32, batch*28*28)
@@ -39,19 +40,27 @@ func BenchmarkW7ResNetStep(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer l.Close()
-	if err := l.Fit(1); err != nil { // compiles the step
-		b.Fatal(err)
-	}
-	b.ResetTimer()
-	start := time.Now()
-	for range b.N {
+	// Two untimed steps: the first compiles, and in the second ONNX Runtime lays out the memory its
+	// later runs reuse (up to 2x slower than the rest), as in ddpm's BenchmarkW3.
+	for range 2 {
 		if err := l.Fit(1); err != nil {
 			b.Fatal(err)
 		}
 	}
-	elapsed := time.Since(start)
-	if l.Step != b.N+1 {
-		b.Fatalf("took %d steps, want %d (one per Fit)", l.Step, b.N+1)
+	b.ResetTimer()
+	var times []float64
+	for range b.N {
+		start := time.Now()
+		if err := l.Fit(1); err != nil {
+			b.Fatal(err)
+		}
+		times = append(times, time.Since(start).Seconds())
 	}
-	b.ReportMetric(float64(b.N*batch)/elapsed.Seconds(), "images/s")
+	b.StopTimer()
+	if l.Step != b.N+2 {
+		b.Fatalf("took %d steps, want %d (one per Fit)", l.Step, b.N+2)
+	}
+	slices.Sort(times)
+	b.ReportMetric(batch/times[len(times)/2], "images/s")
+	b.ReportMetric(batch/times[0], "best-images/s")
 }

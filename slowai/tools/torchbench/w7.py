@@ -1,6 +1,6 @@
 """W7 of shared/bench/WORKLOADS.md in PyTorch: one training step of the Fashion-MNIST ResNet with
 global average pooling (batch 256 of 1x28x28, train-mode BatchNorm, cross-entropy, AdamW), the
-reference for slowai/resnet's BenchmarkW7ResNetStep. Prints images/s per run.
+reference for slowai/resnet's BenchmarkW7ResNetStep. Prints images/s at the median step per run.
 
     python3 slowai/tools/torchbench/w7.py [--threads 2] [--steps 10] [--runs 3]
 
@@ -8,6 +8,7 @@ Needs Debian's python3-torch (and libopenblas0-pthread); see slowai/backend/PERF
 """
 import argparse
 import math
+import statistics
 import time
 
 import torch
@@ -65,16 +66,19 @@ def main():
         loss = F.cross_entropy(net(x), y)
         loss.backward()
         opt.step()
+        loss.item()
 
     step()
     step()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {n} parameters")
     for r in range(a.runs):
-        t = time.perf_counter()
+        times = []
         for _ in range(a.steps):
+            t = time.perf_counter()
             step()
-        dt = time.perf_counter() - t
-        print(f"run {r + 1}: {a.steps * b / dt:.1f} images/s ({1000 * dt / a.steps:.1f} ms/step)")
+            times.append(time.perf_counter() - t)
+        med = statistics.median(times)
+        print(f"run {r + 1}: {b / med:.1f} images/s at the median step ({1000 * med:.1f} ms/step)")
 
 
 if __name__ == "__main__":
