@@ -269,7 +269,8 @@ func defaultFixes(engine string) fixes {
 	case ONNX:
 		return fixes{windowPads: true, selectScatterOverlap: true, scatterInt64: true, scalarReshape: true,
 			dotAsMatMul: true, pruneDead: true, simplify: true, convWideKernelAsDot: true,
-			convWideKernelGathered: true, innerRepeatAsConcat: true, copyParamOutputs: true}
+			convWideKernelGathered: true, innerRepeatAsConcat: true, copyParamOutputs: true,
+			dilatedConvAsTranspose: true}
 	}
 	return fixes{}
 }

@@ -27,6 +27,14 @@ func (f *function) ConvGeneral(input, kernel compute.Value, axes compute.Convolv
 			return f.convGathered(input, kernel, axes, strides, paddings, inputDilations, kernelDilations)
 		})
 	}
+	if fix.dilatedConvAsTranspose && !fix.composeAll && channelGroupCount <= 1 && batchGroupCount <= 1 {
+		if ct, ok := f.Function.(convTransposer); ok && f.static(input, kernel) &&
+			transposable(f.shapeOf(kernel), axes, strides, paddings, inputDilations, kernelDilations) {
+			return compose("ConvGeneral", func() compute.Value {
+				return f.convTransposed(ct, input, kernel, axes, paddings, inputDilations)
+			})
+		}
+	}
 	asDot := (fix.composeAll || fix.convAsDot || (fix.convWideKernelAsDot && f.wideKernel(input, kernel, axes,
 		strides, paddings, inputDilations, kernelDilations))) && f.static(input, kernel)
 	if !asDot && !negativePadding(paddings) {
@@ -87,12 +95,6 @@ func newConvGeometry(is, ks shapes.Shape, axes compute.ConvolveAxesConfig, strid
 	inputDilations, kernelDilations []int,
 ) convGeometry {
 	n := len(axes.InputSpatial)
-	orOne := func(list []int, i int) int {
-		if len(list) > 0 {
-			return list[i]
-		}
-		return 1
-	}
 	g := convGeometry{in: make([]int, n), win: make([]int, n), out: make([]int, n), padLo: make([]int, n),
 		padHi: make([]int, n), stride: make([]int, n), inDil: make([]int, n), kDil: make([]int, n)}
 	for i := range n {
@@ -127,6 +129,14 @@ func negativePadding(paddings [][2]int) bool {
 		}
 	}
 	return false
+}
+
+// orOne returns list[i], or 1 for an empty list (strides and dilations not given).
+func orOne(list []int, i int) int {
+	if len(list) > 0 {
+		return list[i]
+	}
+	return 1
 }
 
 func dilated(dilations []int) bool {
@@ -187,4 +197,72 @@ func (f *function) convBatchGroups(input, kernel compute.Value, axes compute.Con
 func (f *function) sliceAxis(x compute.Value, axis, from, to int) compute.Value {
 	s := f.shapeOf(x)
 	return f.crop(x, axis, from, s.Dimensions[axis]-to)
+}
+
+// convTransposer is an engine function with ONNX's ConvTranspose (the course's fork of compute-onnx).
+type convTransposer interface {
+	ConvTranspose(x, w compute.Value, strides, padsBegin, padsEnd []int) (compute.Value, error)
+}
+
+// transposable reports whether a convolution is one of an input dilated by more than one, with stride
+// and kernel dilation 1 and padding of at most the kernel's size less one: the form of GoMLX's input
+// gradient of a strided convolution, which convTransposed computes.
+func transposable(ks shapes.Shape, axes compute.ConvolveAxesConfig, strides []int, paddings [][2]int,
+	inputDilations, kernelDilations []int,
+) bool {
+	if !dilated(inputDilations) || dilated(strides) || dilated(kernelDilations) {
+		return false
+	}
+	for i, axis := range axes.KernelSpatial {
+		if len(paddings) > 0 {
+			k := ks.Dimensions[axis]
+			if p := paddings[i]; p[0] < 0 || p[1] < 0 || p[0] > k-1 || p[1] > k-1 {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// convTransposed computes the convolution of input dilated by inputDilations and padded by paddings as
+// ConvTranspose of input itself: with the kernel's channel axes swapped and its window flipped, and
+// k-1-p of padding where the convolution has p, it sums the same products, and skips those with the
+// inserted zeros.
+func (f *function) convTransposed(ct convTransposer, input, kernel compute.Value, axes compute.ConvolveAxesConfig,
+	paddings [][2]int, inputDilations []int,
+) compute.Value {
+	ks := f.shapeOf(kernel)
+	n := len(axes.InputSpatial)
+	x := f.permute(input, append([]int{axes.InputBatch, axes.InputChannels}, axes.InputSpatial...))
+	w := f.permute(kernel, append([]int{axes.KernelInputChannels, axes.KernelOutputChannels}, axes.KernelSpatial...))
+	spatial := make([]int, n)
+	strides, lo, hi := make([]int, n), make([]int, n), make([]int, n)
+	for i, axis := range axes.KernelSpatial {
+		spatial[i] = 2 + i
+		k := ks.Dimensions[axis]
+		strides[i], lo[i], hi[i] = orOne(inputDilations, i), k-1, k-1
+		if len(paddings) > 0 {
+			lo[i] -= paddings[i][0]
+			hi[i] -= paddings[i][1]
+		}
+	}
+	w = must(f.Reverse(w, spatial...))
+	y := must(ct.ConvTranspose(x, w, strides, lo, hi))
+	// y is [batch, channels, spatial...]; put each where the output axes config wants it.
+	perm := make([]int, n+2)
+	perm[axes.OutputBatch], perm[axes.OutputChannels] = 0, 1
+	for i, axis := range axes.OutputSpatial {
+		perm[axis] = 2 + i
+	}
+	return f.permute(y, perm)
+}
+
+// permute transposes x by perm, or returns it as it is when perm is the identity.
+func (f *function) permute(x compute.Value, perm []int) compute.Value {
+	for i, p := range perm {
+		if p != i {
+			return must(f.Transpose(x, perm...))
+		}
+	}
+	return x
 }

@@ -61,6 +61,11 @@ type fixes struct {
 	// convAsDot's slices slowly, and then copies them again to concatenate them.
 	convWideKernelGathered bool
 
+	// dilatedConvAsTranspose computes a convolution of an input dilated by d (GoMLX's input gradient of a
+	// stride-d convolution) as ONNX's ConvTranspose of the undilated input (convTransposed): ONNX's Conv
+	// cannot dilate its input, and on the input with zeros inserted it does d^2 times the multiply-adds.
+	dilatedConvAsTranspose bool
+
 	// innerRepeatAsConcat builds broadcasts that repeat the innermost axis a few times by concatenation
 	// (see BroadcastInDim): ONNX Runtime's Expand copies them element by element.
 	innerRepeatAsConcat bool
