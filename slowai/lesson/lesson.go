@@ -49,3 +49,16 @@ func RepoRoot() (string, error) {
 		}
 	}
 }
+
+// RepoPath resolves a relative path against RepoRoot, so a command run from any folder of the
+// checkout reads and writes the same data/ files; absolute paths are returned as they are.
+func RepoPath(p string) string {
+	if filepath.IsAbs(p) {
+		return p
+	}
+	root, err := RepoRoot()
+	if err != nil {
+		return p
+	}
+	return filepath.Join(root, p)
+}

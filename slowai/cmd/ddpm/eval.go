@@ -10,6 +10,7 @@ import (
 	"github.com/slowai-go/course/slowai/ddpm"
 	"github.com/slowai-go/course/slowai/fashionclf"
 	"github.com/slowai-go/course/slowai/learn"
+	"github.com/slowai-go/course/slowai/lesson"
 	"github.com/slowai-go/course/slowai/show"
 )
 
@@ -41,12 +42,12 @@ func eval(args []string) error {
 	if *raw {
 		load = ddpm.LoadRawDenoiser
 	}
-	den, ck, err := load(b, repoPath(*ckpt))
+	den, ck, err := load(b, lesson.RepoPath(*ckpt))
 	if err != nil {
 		return err
 	}
 	defer den.Finalize()
-	c, err := fashionclf.Load(b, repoPath(*clf))
+	c, err := fashionclf.Load(b, lesson.RepoPath(*clf))
 	if err != nil {
 		return err
 	}
@@ -71,7 +72,7 @@ func eval(args []string) error {
 	ok := printVerdict(v)
 	if *png != "" {
 		k := min(64, len(unit))
-		if err := show.SavePNG(must(show.Grid(unit[:k], fashionclf.H, fashionclf.W, 8, nil, kind+" samples")), repoPath(*png)); err != nil {
+		if err := show.SavePNG(must(show.Grid(unit[:k], fashionclf.H, fashionclf.W, 8, nil, kind+" samples")), lesson.RepoPath(*png)); err != nil {
 			return err
 		}
 	}
@@ -133,7 +134,7 @@ func classifier(args []string) error {
 		return err
 	}
 	fmt.Printf("trained %d steps in %.1f min, test accuracy %.2f%%\n", l.Step, time.Since(start).Minutes(), 100*acc)
-	if err := c.Save(repoPath(*out), acc); err != nil {
+	if err := c.Save(lesson.RepoPath(*out), acc); err != nil {
 		return err
 	}
 	fmt.Println("saved", *out)

@@ -4,7 +4,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"time"
 
@@ -15,18 +14,6 @@ import (
 	"github.com/slowai-go/course/slowai/lesson"
 	"github.com/slowai-go/course/slowai/nn/module"
 )
-
-// repoPath resolves a path relative to the repository root (absolute paths pass through).
-func repoPath(p string) string {
-	if filepath.IsAbs(p) {
-		return p
-	}
-	root, err := lesson.RepoRoot()
-	if err != nil {
-		return p
-	}
-	return filepath.Join(root, p)
-}
 
 func train(args []string) error {
 	fs := flag.NewFlagSet("train", flag.ExitOnError)
@@ -52,7 +39,7 @@ func train(args []string) error {
 	if err != nil {
 		return err
 	}
-	path := repoPath(*out)
+	path := lesson.RepoPath(*out)
 	logger := &stepLog{every: *logEvery, start: time.Now()}
 	var l *learn.Learner
 	var cfg ddpm.Config
@@ -151,12 +138,12 @@ func export(args []string) error {
 	if err != nil {
 		return err
 	}
-	ck, err := ddpm.LoadCheckpoint(repoPath(*in))
+	ck, err := ddpm.LoadCheckpoint(lesson.RepoPath(*in))
 	if err != nil {
 		return err
 	}
 	v := module.NewVarsOn("/unet", b)
-	if err := ddpm.LoadWeights(v, repoPath(*in), ck.Config, *raw); err != nil {
+	if err := ddpm.LoadWeights(v, lesson.RepoPath(*in), ck.Config, *raw); err != nil {
 		return err
 	}
 	which := "ema"
@@ -167,7 +154,7 @@ func export(args []string) error {
 		"train": ck.Metadata["train"], "step": strconv.Itoa(ck.Step), "loss": strconv.FormatFloat(ck.Loss, 'g', 6, 64),
 		"seconds": ck.Metadata["seconds"], "weights": which, "backend": ck.Metadata["backend"],
 	}
-	if err := ddpm.SaveWeights(repoPath(*out), ck.Config, v, ck.Losses(), meta); err != nil {
+	if err := ddpm.SaveWeights(lesson.RepoPath(*out), ck.Config, v, ck.Losses(), meta); err != nil {
 		return err
 	}
 	fmt.Printf("wrote %s (%s weights, step %d, loss %.5f, %.1f min)\n", *out, which, ck.Step, ck.Loss, ck.Seconds/60)

@@ -12,7 +12,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"time"
 
@@ -48,18 +47,6 @@ func usage() {
 	os.Exit(2)
 }
 
-// repoPath resolves a path relative to the repository root (absolute paths pass through).
-func repoPath(p string) string {
-	if filepath.IsAbs(p) {
-		return p
-	}
-	root, err := lesson.RepoRoot()
-	if err != nil {
-		return p
-	}
-	return filepath.Join(root, p)
-}
-
 func train(args []string) error {
 	r := resnet.CommittedRecipe
 	fs := flag.NewFlagSet("train", flag.ExitOnError)
@@ -90,7 +77,7 @@ func train(args []string) error {
 	if err != nil {
 		return err
 	}
-	path := repoPath(*ckpt)
+	path := lesson.RepoPath(*ckpt)
 	var base float64 // seconds trained before this process
 	if _, statErr := os.Stat(path); *resume && statErr == nil {
 		f, err := safetensors.Open(path)
@@ -160,7 +147,7 @@ func train(args []string) error {
 	meta["test_accuracy"] = strconv.FormatFloat(plain, 'f', 4, 64)
 	meta["test_accuracy_tta"] = strconv.FormatFloat(tta, 'f', 4, 64)
 	meta["steps"] = strconv.Itoa(l.Step)
-	if err := c.Save(repoPath(*out), meta); err != nil {
+	if err := c.Save(lesson.RepoPath(*out), meta); err != nil {
 		return err
 	}
 	fmt.Printf("done: %d steps in %.1f minutes; test accuracy %.4f, with TTA %.4f; wrote %s\n",
@@ -218,7 +205,7 @@ func eval(args []string) error {
 	if err != nil {
 		return err
 	}
-	c, err := resnet.Load(b, repoPath(*in))
+	c, err := resnet.Load(b, lesson.RepoPath(*in))
 	if err != nil {
 		return err
 	}
