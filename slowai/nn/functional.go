@@ -1,6 +1,7 @@
 package nn
 
 import (
+	"fmt"
 	"math"
 
 	"github.com/gomlx/compute"
@@ -489,6 +490,38 @@ func GELU(x *Node) *Node {
 // QuickGELU is CLIP's x * sigmoid(1.702 x).
 func QuickGELU(x *Node) *Node {
 	return Mul(x, Sigmoid(MulScalar(x, 1.702)))
+}
+
+// GELUTanh is the tanh approximation of GELU (transformers' gelu_new, torch's approximate="tanh").
+func GELUTanh(x *Node) *Node {
+	inner := MulScalar(Add(x, MulScalar(Mul(x, Mul(x, x)), 0.044715)), math.Sqrt(2/math.Pi))
+	return Mul(MulScalar(x, 0.5), OnePlus(Tanh(inner)))
+}
+
+// Mish is x * tanh(softplus(x)).
+func Mish(x *Node) *Node {
+	return Mul(x, Tanh(Log1P(Exp(x))))
+}
+
+// Activation returns the activation a Hugging Face config names (diffusers' act_fn, transformers'
+// hidden_act), or an error listing the names it knows.
+func Activation(name string) (func(*Node) *Node, error) {
+	switch name {
+	case "silu", "swish":
+		return SiLU, nil
+	case "gelu":
+		return GELU, nil
+	case "gelu_new", "gelu_pytorch_tanh", "gelu_fast":
+		return GELUTanh, nil
+	case "quick_gelu":
+		return QuickGELU, nil
+	case "relu":
+		return ReLU, nil
+	case "mish":
+		return Mish, nil
+	}
+	return nil, fmt.Errorf("unsupported activation %q (want silu, swish, gelu, gelu_new, gelu_pytorch_tanh, "+
+		"gelu_fast, quick_gelu, relu or mish)", name)
 }
 
 // SiLU (swish) is x * sigmoid(x).

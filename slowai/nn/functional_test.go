@@ -3,6 +3,9 @@ package nn
 import (
 	"fmt"
 	"math"
+	"reflect"
+	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/gomlx/compute/dtypes"
@@ -279,6 +282,10 @@ func TestActivations(t *testing.T) {
 		{"GELU", GELU, func(v float64) float64 { return v * 0.5 * (1 + math.Erf(v/math.Sqrt2)) }},
 		{"QuickGELU", QuickGELU, func(v float64) float64 { return v * sig(1.702*v) }},
 		{"SiLU", SiLU, func(v float64) float64 { return v * sig(v) }},
+		{"GELUTanh", GELUTanh, func(v float64) float64 {
+			return 0.5 * v * (1 + math.Tanh(math.Sqrt(2/math.Pi)*(v+0.044715*v*v*v)))
+		}},
+		{"Mish", Mish, func(v float64) float64 { return v * math.Tanh(math.Log1p(math.Exp(v))) }},
 		{"ReLU", ReLU, func(v float64) float64 { return math.Max(v, 0) }},
 		{"LeakyReLU", func(x *Node) *Node { return LeakyReLU(x, 0.1) }, func(v float64) float64 {
 			if v < 0 {
@@ -331,6 +338,22 @@ func TestActivations(t *testing.T) {
 		checkForward(t, c, "GEGLU", geglu, wantGEGLU, []int{3, 3}, 10*c.FwdTol(), x, w, b)
 		checkGrad(t, c, "GEGLU", geglu, []int{0, 1, 2}, x, w, b)
 	})
+}
+
+// Activation maps each config name to its function and rejects names it does not know.
+func TestActivationNames(t *testing.T) {
+	want := map[string]func(*Node) *Node{"silu": SiLU, "swish": SiLU, "gelu": GELU, "gelu_new": GELUTanh,
+		"gelu_pytorch_tanh": GELUTanh, "gelu_fast": GELUTanh, "quick_gelu": QuickGELU, "relu": ReLU, "mish": Mish}
+	for name, f := range want {
+		got, err := Activation(name)
+		if err != nil || reflect.ValueOf(got).Pointer() != reflect.ValueOf(f).Pointer() {
+			t.Errorf("Activation(%q) = %v, %v; want %v", name, runtime.FuncForPC(reflect.ValueOf(got).Pointer()).Name(), err,
+				runtime.FuncForPC(reflect.ValueOf(f).Pointer()).Name())
+		}
+	}
+	if _, err := Activation("tanh"); err == nil || !strings.Contains(err.Error(), `"tanh"`) {
+		t.Errorf("Activation(\"tanh\") error = %v, want one naming it", err)
+	}
 }
 
 func TestEmbedding(t *testing.T) {

@@ -6,7 +6,6 @@ package clip
 
 import (
 	"fmt"
-	"math"
 	"path/filepath"
 
 	"github.com/slowai-go/course/slowai/nn/module"
@@ -64,33 +63,10 @@ func (c Config) Validate() error {
 	case c.NumAttentionHeads <= 0 || c.HiddenSize%c.NumAttentionHeads != 0:
 		return fmt.Errorf("hidden_size %d is not divisible by num_attention_heads %d", c.HiddenSize, c.NumAttentionHeads)
 	}
-	if _, err := activation(c.HiddenAct); err != nil {
-		return err
+	if _, err := nn.Activation(c.HiddenAct); err != nil {
+		return fmt.Errorf("hidden_act: %w", err)
 	}
 	return nil
-}
-
-// activation maps transformers' ACT2FN names to functions.
-func activation(name string) (func(*Node) *Node, error) {
-	switch name {
-	case "quick_gelu":
-		return nn.QuickGELU, nil
-	case "gelu":
-		return nn.GELU, nil
-	case "gelu_new", "gelu_pytorch_tanh", "gelu_fast":
-		return geluTanh, nil
-	case "relu":
-		return nn.ReLU, nil
-	case "silu", "swish":
-		return nn.SiLU, nil
-	}
-	return nil, fmt.Errorf("unsupported hidden_act %q (want quick_gelu, gelu, gelu_new, gelu_pytorch_tanh, relu or silu)", name)
-}
-
-// geluTanh is the tanh approximation of GELU (transformers' gelu_new); nn has only the exact one.
-func geluTanh(x *Node) *Node {
-	inner := MulScalar(Add(x, MulScalar(Mul(x, Mul(x, x)), 0.044715)), math.Sqrt(2/math.Pi))
-	return Mul(MulScalar(x, 0.5), OnePlus(Tanh(inner)))
 }
 
 type layer struct {
@@ -120,7 +96,7 @@ func New(cfg Config, vars module.Vars, be compute.Backend) (*Model, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("clip: %w", err)
 	}
-	act, _ := activation(cfg.HiddenAct)
+	act, _ := nn.Activation(cfg.HiddenAct)
 	s := &module.Specs{}
 	m := &Model{Config: cfg, Vars: vars, Specs: s, act: act, backend: be}
 	const p = "text_model."

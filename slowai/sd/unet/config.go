@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/slowai-go/course/slowai/nn"
 	"github.com/slowai-go/course/slowai/sd/weights"
 )
 
@@ -234,13 +235,13 @@ func (c Config) resolve() (*resolved, error) {
 	if c.MidBlockType != nil && *c.MidBlockType != "UNetMidBlock2DCrossAttn" && *c.MidBlockType != "UNetMidBlock2D" {
 		return nil, fmt.Errorf("mid_block_type %q; supported: UNetMidBlock2DCrossAttn, UNetMidBlock2D or null", *c.MidBlockType)
 	}
-	if _, err := activation(c.ActFn); err != nil {
+	if _, err := nn.Activation(c.ActFn); err != nil {
 		return nil, fmt.Errorf("act_fn: %w", err)
 	}
-	for _, a := range []*string{c.TimeEmbeddingActFn, c.TimestepPostAct} {
+	for name, a := range map[string]*string{"time_embedding_act_fn": c.TimeEmbeddingActFn, "timestep_post_act": c.TimestepPostAct} {
 		if a != nil {
-			if _, err := activation(*a); err != nil {
-				return nil, err
+			if _, err := nn.Activation(*a); err != nil {
+				return nil, fmt.Errorf("%s: %w", name, err)
 			}
 		}
 	}

@@ -24,20 +24,6 @@ import (
 	"github.com/slowai-go/course/slowai/sd/weights"
 )
 
-func activation(name string) (func(*Node) *Node, error) {
-	switch name {
-	case "silu", "swish":
-		return nn.SiLU, nil
-	case "gelu":
-		return nn.GELU, nil
-	case "relu":
-		return nn.ReLU, nil
-	case "mish":
-		return func(x *Node) *Node { return Mul(x, Tanh(Log1P(Exp(x)))) }, nil
-	}
-	return nil, fmt.Errorf("unsupported activation %q (want silu, gelu, relu or mish)", name)
-}
-
 // newResnet declares diffusers' ResnetBlock2D as the config asks for it.
 func (u *Model) newResnet(name string, in, out int, outScale float64) blocks.ResBlock {
 	c := u.Config
@@ -175,12 +161,12 @@ func New(cfg Config, vars module.Vars, be compute.Backend) (*Model, error) {
 		return nil, fmt.Errorf("unet: %w", err)
 	}
 	u := &Model{Config: cfg, Vars: vars, Specs: &module.Specs{}, res: r, backend: be}
-	u.act, _ = activation(cfg.ActFn)
+	u.act, _ = nn.Activation(cfg.ActFn)
 	if cfg.TimeEmbeddingActFn != nil {
-		u.timeAct, _ = activation(*cfg.TimeEmbeddingActFn)
+		u.timeAct, _ = nn.Activation(*cfg.TimeEmbeddingActFn)
 	}
 	if cfg.TimestepPostAct != nil {
-		u.postAct, _ = activation(*cfg.TimestepPostAct)
+		u.postAct, _ = nn.Activation(*cfg.TimestepPostAct)
 	}
 	s, ch, n := u.Specs, cfg.BlockOutChannels, r.n
 	u.freqs = frequencies(r.timeDim, cfg.FreqShift)

@@ -88,26 +88,14 @@ func (c Config) Validate() error {
 	if c.InChannels <= 0 || c.OutChannels <= 0 || c.LatentChannels <= 0 || c.LayersPerBlock <= 0 {
 		return fmt.Errorf("in/out/latent channels and layers_per_block must be positive: %+v", c)
 	}
-	if _, err := activation(c.ActFn); err != nil {
-		return err
+	if _, err := nn.Activation(c.ActFn); err != nil {
+		return fmt.Errorf("act_fn: %w", err)
 	}
 	return nil
 }
 
 // Factor is how many pixels one latent spans along each side.
 func (c Config) Factor() int { return 1 << (len(c.BlockOutChannels) - 1) }
-
-func activation(name string) (func(*Node) *Node, error) {
-	switch name {
-	case "silu", "swish":
-		return nn.SiLU, nil
-	case "gelu":
-		return nn.GELU, nil
-	case "relu":
-		return nn.ReLU, nil
-	}
-	return nil, fmt.Errorf("unsupported act_fn %q (want silu, gelu or relu)", name)
-}
 
 // eps is the GroupNorm epsilon every VAE norm uses.
 const eps = 1e-6
@@ -180,7 +168,7 @@ func New(cfg Config, vars module.Vars, be compute.Backend) (*Model, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("vae: %w", err)
 	}
-	act, _ := activation(cfg.ActFn)
+	act, _ := nn.Activation(cfg.ActFn)
 	s := &module.Specs{}
 	m := &Model{Config: cfg, Vars: vars, Specs: s, act: act, backend: be}
 	ch, g, n := cfg.BlockOutChannels, cfg.NormNumGroups, len(cfg.BlockOutChannels)
