@@ -14,6 +14,9 @@ import (
 // are supplied here: dilation and padding (of either sign) become a Pad of the input followed by a plain
 // convolution, and batch groups become one convolution per group, concatenated on the output channels.
 //
+// With fixes.dilatedConvAsTranspose an input-dilated convolution becomes ONNX's ConvTranspose of the
+// undilated input instead (convTransposed), which skips the products with the inserted zeros.
+//
 // Where the engine's own convolution is slow (fixes.convAsDot, fixes.convWideKernelAsDot,
 // fixes.convWideKernelGathered) the convolution is computed as a matrix product of gathered windows instead
 // (see convAsDot and convGathered).
@@ -213,12 +216,10 @@ func transposable(ks shapes.Shape, axes compute.ConvolveAxesConfig, strides []in
 	if !dilated(inputDilations) || dilated(strides) || dilated(kernelDilations) {
 		return false
 	}
-	for i, axis := range axes.KernelSpatial {
-		if len(paddings) > 0 {
-			k := ks.Dimensions[axis]
-			if p := paddings[i]; p[0] < 0 || p[1] < 0 || p[0] > k-1 || p[1] > k-1 {
-				return false
-			}
+	for i, p := range paddings {
+		k := ks.Dimensions[axes.KernelSpatial[i]]
+		if p[0] < 0 || p[1] < 0 || p[0] > k-1 || p[1] > k-1 {
+			return false
 		}
 	}
 	return true
@@ -233,8 +234,8 @@ func (f *function) convTransposed(ct convTransposer, input, kernel compute.Value
 ) compute.Value {
 	ks := f.shapeOf(kernel)
 	n := len(axes.InputSpatial)
-	x := f.permute(input, append([]int{axes.InputBatch, axes.InputChannels}, axes.InputSpatial...))
-	w := f.permute(kernel, append([]int{axes.KernelInputChannels, axes.KernelOutputChannels}, axes.KernelSpatial...))
+	x := f.transposeTo(input, append([]int{axes.InputBatch, axes.InputChannels}, axes.InputSpatial...))
+	w := f.transposeTo(kernel, append([]int{axes.KernelInputChannels, axes.KernelOutputChannels}, axes.KernelSpatial...))
 	spatial := make([]int, n)
 	strides, lo, hi := make([]int, n), make([]int, n), make([]int, n)
 	for i, axis := range axes.KernelSpatial {
@@ -254,15 +255,5 @@ func (f *function) convTransposed(ct convTransposer, input, kernel compute.Value
 	for i, axis := range axes.OutputSpatial {
 		perm[axis] = 2 + i
 	}
-	return f.permute(y, perm)
-}
-
-// permute transposes x by perm, or returns it as it is when perm is the identity.
-func (f *function) permute(x compute.Value, perm []int) compute.Value {
-	for i, p := range perm {
-		if p != i {
-			return must(f.Transpose(x, perm...))
-		}
-	}
-	return x
+	return f.transposeTo(y, perm)
 }

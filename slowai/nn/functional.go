@@ -498,9 +498,9 @@ func GELUTanh(x *Node) *Node {
 	return Mul(MulScalar(x, 0.5), OnePlus(Tanh(inner)))
 }
 
-// Mish is x * tanh(softplus(x)).
+// Mish is x * tanh(softplus(x)), with GoMLX's overflow-safe Softplus.
 func Mish(x *Node) *Node {
-	return Mul(x, Tanh(Log1P(Exp(x))))
+	return Mul(x, Tanh(Softplus(x)))
 }
 
 // Activation returns the activation a Hugging Face config names (diffusers' act_fn, transformers'
